@@ -1,0 +1,43 @@
+"""Shared CLI plumbing: the plugin host and registry, cache directories, JAX set-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..plugins import load_plugins
+from ..registry import Registry
+
+
+def cache_dir() -> Path:
+    """``RECBENCH_CACHE_DIR``, else the per-user cache (``$XDG_CACHE_HOME/recbench``)."""
+    env = os.environ.get("RECBENCH_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recbench"
+
+
+def enable_compilation_cache() -> None:
+    """Persist XLA executables across runs: repeated runs and tests skip recompilation."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+def registry(ctx: click.Context) -> Registry:
+    obj = ctx.find_root().obj
+    if "registry" not in obj:
+        host = load_plugins(paths=tuple(obj["plugin_paths"]))
+        obj["registry"] = Registry.build(host)
+    return obj["registry"]
+
+
+def warn_plugin_errors(reg: Registry) -> None:
+    for info in reg.host.errors:
+        click.secho(f"warning: plugin {info.name} ({info.distribution}) not loaded: {info.error}",
+                    fg="yellow", err=True)
+    for message in reg.clashes.values():
+        click.secho(f"warning: {message}", fg="yellow", err=True)

@@ -1,0 +1,58 @@
+"""Entry point: global options, plugin loading, and one-line errors (``--traceback`` for more)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from ..errors import RecbenchError
+from .plugins_cmd import plugins_command
+from .run_cmd import leaderboard_command, run_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--plugin", "plugin_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Load a plugin module from a .py file (repeatable).")
+@click.option("--traceback", "show_traceback", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="recbench")
+@click.pass_context
+def cli(ctx: click.Context, plugin_paths: tuple[str, ...], show_traceback: bool) -> None:
+    """Comparative, reproducible benchmarking of recommender systems."""
+    ctx.obj = {"plugin_paths": plugin_paths, "traceback": show_traceback}
+
+
+cli.add_command(run_command)
+cli.add_command(plugins_command)
+cli.add_command(leaderboard_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    show = "--traceback" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="recbench", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except RecbenchError as e:
+        if show:
+            traceback.print_exc()
+        click.echo(f"error: {e}", err=True)
+        return 1
+    except Exception as e:  # noqa: BLE001 - an unexpected bug still gets one clear line
+        if show:
+            traceback.print_exc()
+        click.echo(f"internal error: {type(e).__name__}: {e} (rerun with --traceback and report it)",
+                   err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Name -> spec for every model, dataset, metric and splitter, with the plugin that registered it.
+
+Each plugin's registration hook is called on its own, so one plugin that raises or returns the wrong
+type is recorded as failed while the others register. A name registered by two plugins is removed
+and reported with both distributions; using it raises that error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PluginError, unknown_name
+from .plugins import PluginHost, format_exception
+from .specs import TASKS, DatasetSpec, MetricSpec, ModelSpec, SplitterSpec
+
+KINDS: dict[str, tuple[str, type]] = {
+    "model": ("register_models", ModelSpec),
+    "dataset": ("register_datasets", DatasetSpec),
+    "metric": ("register_metrics", MetricSpec),
+    "splitter": ("register_splitters", SplitterSpec),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    spec: Any
+    plugin: str
+    distribution: str
+    version: str
+
+
+@dataclass
+class Registry:
+    host: PluginHost
+    entries: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    clashes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, host: PluginHost) -> Registry:
+        reg = cls(host, {kind: {} for kind in KINDS})
+        for kind, (hook_name, spec_type) in KINDS.items():
+            for impl in getattr(host.pm.hook, hook_name).get_hookimpls():
+                reg._collect(kind, spec_type, impl)
+        return reg
+
+    def _collect(self, kind: str, spec_type: type, impl: Any) -> None:
+        info = self.host.info(impl.plugin_name)
+        try:
+            specs = impl.function()
+            specs = list(specs or [])
+            for s in specs:
+                if not isinstance(s, spec_type):
+                    raise PluginError(f"{impl.function.__name__} returned {type(s).__name__}, "
+                                      f"expected {spec_type.__name__}")
+                _validate(kind, s)
+        except Exception as e:  # noqa: BLE001 - one plugin's failure is recorded, not raised
+            info.error = (info.error + "; " if info.error else "") + \
+                f"{impl.function.__name__}() failed: {format_exception(e)}"
+            return
+        table = self.entries[kind]
+        for s in specs:
+            if (kind, s.name) in self.clashes:
+                self.clashes[(kind, s.name)] += f", {info.distribution}"
+                continue
+            if s.name in table:
+                first = table.pop(s.name)
+                self.clashes[(kind, s.name)] = (
+                    f"{kind} {s.name!r} is registered by two plugins: {first.plugin} "
+                    f"(distribution {first.distribution}) and {info.name} "
+                    f"(distribution {info.distribution}); uninstall one or disable it with "
+                    f"RECBENCH_LOAD_PLUGINS")
+                continue
+            table[s.name] = Entry(s, info.name, info.distribution, info.version)
+            info.contributes.setdefault(kind + "s", []).append(s.name)
+
+    def get(self, kind: str, name: str) -> Entry:
+        if (kind, name) in self.clashes:
+            raise PluginError(self.clashes[(kind, name)])
+        try:
+            return self.entries[kind][name]
+        except KeyError:
+            raise unknown_name(kind, name, self.entries[kind]) from None
+
+    def spec(self, kind: str, name: str) -> Any:
+        return self.get(kind, name).spec
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.entries[kind])
+
+
+def _validate(kind: str, spec: Any) -> None:
+    if not isinstance(spec.name, str) or not spec.name or spec.name.strip() != spec.name:
+        raise PluginError(f"{kind} name must be a non-empty string without spaces, got {spec.name!r}")
+    if kind == "model":
+        bad = set(spec.tasks) - set(TASKS)
+        if not spec.tasks or bad:
+            raise PluginError(f"model {spec.name!r}: tasks must be a non-empty subset of {TASKS}")
+    if kind == "metric" and spec.task not in TASKS:
+        raise PluginError(f"metric {spec.name!r}: task must be one of {TASKS}, got {spec.task!r}")

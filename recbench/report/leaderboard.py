@@ -1,0 +1,83 @@
+"""Leaderboard: one row per (dataset, model), each metric as mean ± std over seeds, plus costs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+COST_COLUMNS = {"fit_s": "fit s", "eval_total_s": "eval s"}
+
+
+def trial_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per successful trial: dataset, model, seed, metrics and timings."""
+    rows = []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        row = {"dataset": r["dataset"], "model": r["model"], "seed": r["seed"]}
+        row.update(r["metrics"])
+        row.update({k: r["timings"].get(k) for k in COST_COLUMNS})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def leaderboard(records: Iterable[dict[str, Any]], sort_by: str | None = None) -> pd.DataFrame:
+    """Aggregate over seeds. Columns: dataset, model, seeds, then ``<metric>``/``<metric>_std``.
+
+    Rows are sorted per dataset by ``sort_by`` (default: the first metric), best first.
+    """
+    frame = trial_frame(records)
+    if frame.empty:
+        return frame
+    values = [c for c in frame.columns if c not in ("dataset", "model", "seed")]
+    grouped = frame.groupby(["dataset", "model"], sort=False)
+    mean = grouped[values].mean()
+    std = grouped[values].std(ddof=1).fillna(0.0).add_suffix("_std")
+    out = pd.concat([grouped.size().rename("seeds"), mean, std], axis=1).reset_index()
+    key = sort_by or next((c for c in values if c not in COST_COLUMNS), values[0])
+    lower_better = key.split("@")[0] in ("mse", "rmse", "mae", "log_loss") or key in COST_COLUMNS
+    return out.sort_values(["dataset", key], ascending=[True, lower_better], kind="stable",
+                           ignore_index=True)
+
+
+def _metric_columns(board: pd.DataFrame) -> list[str]:
+    return [c for c in board.columns if c not in ("dataset", "model", "seeds")
+            and not c.endswith("_std")]
+
+
+def _cell(board: pd.DataFrame, i: int, col: str) -> str:
+    mean, std = board.at[i, col], board.at[i, f"{col}_std"]
+    if mean is None or np.isnan(mean):
+        return "-"
+    digits = 2 if col in COST_COLUMNS else 4
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if board.at[i, "seeds"] > 1 else "")
+
+
+def _header(col: str) -> str:
+    return COST_COLUMNS.get(col, col)
+
+
+def to_rich_table(board: pd.DataFrame, title: str = "leaderboard") -> Table:
+    table = Table(title=title)
+    cols = _metric_columns(board)
+    for name in ["dataset", "model", "seeds", *map(_header, cols)]:
+        table.add_column(name, justify="left" if name in ("dataset", "model") else "right")
+    for i in range(len(board)):
+        table.add_row(board.at[i, "dataset"], board.at[i, "model"], str(board.at[i, "seeds"]),
+                      *(_cell(board, i, c) for c in cols))
+    return table
+
+
+def to_markdown(board: pd.DataFrame) -> str:
+    cols = _metric_columns(board)
+    head = ["dataset", "model", "seeds", *map(_header, cols)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i in range(len(board)):
+        cells = [board.at[i, "dataset"], board.at[i, "model"], str(board.at[i, "seeds"]),
+                 *(_cell(board, i, c) for c in cols)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
