@@ -134,6 +134,10 @@ class Component:
     config: dict[str, Any] = field(default_factory=dict)
     label: str = ""  # shown in leaderboards; defaults to name
 
+    def __post_init__(self) -> None:
+        # Plain JSON types only (tuples become lists), so a config equals its round trip.
+        object.__setattr__(self, "config", json.loads(canonical_json(self.config)))
+
     @property
     def display(self) -> str:
         return self.label or self.name

@@ -188,7 +188,7 @@ class Runner:
         p = self.experiment.protocol
         spec, cfg = resolve(self.registry, "model", model, "model")
         x = ds.interactions
-        ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features)
+        ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task)
         key = derive_key(trial.seed, "model", model.display, ds.name)
         t0 = time.perf_counter()
         fitted = spec.factory(cfg, ctx).fit(split.train, valid=split.valid, key=key)

@@ -75,6 +75,7 @@ class ModelContext:
     n_items: int
     item_features: Any = None
     user_features: Any = None
+    task: str = "ranking"  # what the model is trained for: "rating" predicts ratings, "binary" probabilities
 
 
 # ---------------------------------------------------------------- datasets

@@ -47,15 +47,17 @@ class RandomFitted:
 
     def predict(self, users: jax.Array, items: jax.Array) -> jax.Array:
         """Rating drawn from N(mean, std) of training ratings, clipped to their range (Surprise's
-        NormalPredictor); a probability in [0, 1] when training data has no ratings."""
+        NormalPredictor); for the binary task a probability N(0.5, 0.29) clipped to [0, 1]."""
         return _random_points(self.key, users, items, self.mean, self.std, self.lo, self.hi)
 
 
 @dataclass(frozen=True)
 class RandomModel:
+    task: str
+
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> RandomFitted:
-        if train.rating is not None and len(train):
+        if self.task == "rating" and train.rating is not None and len(train):
             r = train.rating
             return RandomFitted(key, train.n_items, float(r.mean()), float(r.std()),
                                 float(r.min()), float(r.max()))
@@ -93,7 +95,7 @@ class NoOptions:
 def register_models() -> list[ModelSpec]:
     return [
         ModelSpec("random", "baseline", frozenset({"ranking", "rating", "binary"}),
-                  lambda cfg, ctx: RandomModel(), NoOptions,
+                  lambda cfg, ctx: RandomModel(ctx.task), NoOptions,
                   "uniform random scores; ratings from N(mean, std) of training ratings"),
         ModelSpec("most-popular", "baseline", frozenset({"ranking", "binary"}),
                   lambda cfg, ctx: MostPopularModel(), NoOptions,

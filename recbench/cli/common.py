@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from ..plugins import load_plugins
 from ..registry import Registry
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console; when piped, wide enough that tables are not cut at 80 columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 200)
 
 
 def cache_dir() -> Path:

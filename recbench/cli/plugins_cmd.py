@@ -6,10 +6,9 @@ import dataclasses
 import json
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from .common import registry
+from .common import console as make_console, registry
 
 
 @click.command("plugins")
@@ -31,7 +30,7 @@ def plugins_command(ctx: click.Context, fmt: str) -> None:
         contributes = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["contributes"].items())
         table.add_row(p["name"], p["distribution"], p["version"], ", ".join(p["hooks"]),
                       contributes, p["error"] or "")
-    console = Console()
+    console = make_console()
     console.print(table)
     for message in clashes:
         console.print(f"[yellow]{message}[/yellow]")

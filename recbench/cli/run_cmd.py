@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..config import Experiment, load_experiment
 from ..report import leaderboard, to_markdown, to_rich_table
 from ..runner import RunOptions, Runner
 from ..store import ResultStore
-from .common import cache_dir, enable_compilation_cache, registry, warn_plugin_errors
+from .common import cache_dir, console, enable_compilation_cache, registry, warn_plugin_errors
 
 FORMATS = ["table", "markdown", "csv", "json"]
 
@@ -21,8 +20,7 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
     if board.empty:
         click.echo("no successful trial to show")
     elif fmt == "table":
-        Console(width=None if click.get_text_stream("stdout").isatty() else 200).print(
-            to_rich_table(board, title=title))
+        console().print(to_rich_table(board, title=title))
     elif fmt == "markdown":
         click.echo(to_markdown(board))
     elif fmt == "csv":
@@ -54,8 +52,7 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     enable_compilation_cache()
     options = RunOptions(Path(results_dir or Path("recbench-results") / experiment.name),
                          Path(data_dir) if data_dir else None, cache_dir(), device)
-    console = Console(stderr=True)
-    with console.status("preparing") as status:
+    with console(stderr=True).status("preparing") as status:
         runner = Runner(experiment, reg, options, progress=lambda m: status.update(f"running {m}"))
         records = runner.run()
     for message in runner.hook_errors:

@@ -1,0 +1,135 @@
+"""The model contract: what the harness relies on, checked on tiny data in a few seconds.
+
+1. the config round-trips through canonical JSON; 2. fit works on tiny data and leaves its inputs
+unmodified; 3. ``score`` returns ``[B, n_items]`` float32 without NaN; 4. the same key gives the same
+scores; 5. a user's scores do not depend on the batch they are in; 6. a second call with the same
+shapes does not recompile; 7. rating/binary models' ``predict`` returns finite ``[N]`` values (probabilities for binary).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.monitoring
+import jax.numpy as jnp
+import numpy as np
+
+from ..config import canonical_json, from_mapping, to_dict
+from ..data import Dataset, FeatureTable, Interactions, UserBatch
+from ..errors import RecbenchError
+from ..evaluate import padded_lists
+from ..plugins import load_plugins
+from ..random import derive_key, derive_rng
+from ..registry import Registry
+from ..specs import ModelContext, ModelSpec
+
+
+class ContractError(RecbenchError, AssertionError):
+    """A model broke the contract; the message names the model and the rule."""
+
+
+class _TraceCounter:
+    """Counts JAX traces (each recompilation starts with one), process-wide."""
+
+    _lock = threading.Lock()
+    count = 0
+    installed = False
+
+    @classmethod
+    def install(cls) -> None:
+        with cls._lock:
+            if not cls.installed:
+                jax.monitoring.register_event_duration_secs_listener(cls._on_event)
+                cls.installed = True
+
+    @classmethod
+    def _on_event(cls, event: str, duration: float, **kwargs: Any) -> None:
+        if event == "/jax/core/compile/jaxpr_trace_duration":
+            cls.count += 1
+
+
+def tiny_dataset(seed: int = 0, n_users: int = 24, n_items: int = 40) -> Dataset:
+    """A small dataset with ratings, timestamps and item features; every user has >= 4 items."""
+    rng = derive_rng(seed, "contract-data")
+    per_user = rng.integers(4, 12, n_users)
+    user = np.repeat(np.arange(n_users), per_user)
+    item = np.concatenate([rng.choice(n_items, k, replace=False) for k in per_user])
+    rating = rng.integers(1, 6, len(user)).astype(np.float32)
+    timestamp = rng.integers(0, 10_000, len(user))
+    features = FeatureTable(rng.random((n_items, 3)).astype(np.float32), ("a", "b", "c"))
+    x = Interactions(user, item, n_users, n_items, rating, timestamp)
+    return Dataset("contract-tiny", x, np.arange(n_users), np.arange(n_items), item_features=features)
+
+
+def _batch(train: Interactions, users: np.ndarray) -> UserBatch:
+    ptr, items = train.sequences()
+    history, lengths = padded_lists(ptr, items, users, pad=train.n_items,
+                                    width=int(train.user_counts.max()))
+    return UserBatch(jnp.asarray(users, jnp.int32), jnp.asarray(history), jnp.asarray(lengths),
+                     jnp.ones(len(users), bool), train.n_items)
+
+
+def _fail(spec: ModelSpec, rule: str) -> ContractError:
+    return ContractError(f"model {spec.name!r} breaks the contract: {rule}")
+
+
+def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | None = None,
+                registry: Registry | None = None) -> None:
+    """Run the whole contract for model ``name``; raises :class:`ContractError` on the first breach."""
+    registry = registry or Registry.build(load_plugins(paths=tuple(plugin_paths)))
+    spec: ModelSpec = registry.spec("model", name)
+    cfg = from_mapping(spec.config, config or {}, where=f"model {name!r} config")
+    again = from_mapping(spec.config, to_dict(cfg), where=f"model {name!r} config")
+    if again != cfg or canonical_json(again) != canonical_json(cfg):
+        raise _fail(spec, "its config does not round-trip through canonical JSON")
+
+    ds = tiny_dataset()
+    x = ds.interactions
+    train, valid = x.subset(np.arange(len(x)) % 5 != 0), x.subset(np.arange(len(x)) % 5 == 0)
+    before = (train.fingerprint, valid.fingerprint, ds.item_features.values.copy())
+    ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features)
+    key = derive_key(0, "contract", name)
+
+    fitted = spec.factory(cfg, ctx).fit(train, valid=valid, key=key)
+    fresh = lambda t: Interactions(t.user, t.item, t.n_users, t.n_items, t.rating, t.timestamp)  # noqa: E731
+    if (fresh(train).fingerprint, fresh(valid).fingerprint) != before[:2] or \
+            not np.array_equal(ds.item_features.values, before[2]):
+        raise _fail(spec, "fit() modified its inputs")
+
+    users = np.arange(8, dtype=np.int32)
+    scores = np.asarray(fitted.score(_batch(train, users)))
+    if scores.shape != (8, x.n_items):
+        raise _fail(spec, f"score() returned shape {scores.shape}, expected (8, {x.n_items})")
+    if scores.dtype != np.float32:
+        raise _fail(spec, f"score() returned {scores.dtype}, expected float32")
+    if np.isnan(scores).any():
+        raise _fail(spec, "score() returned NaN")
+
+    refit = spec.factory(cfg, ctx).fit(train, valid=valid, key=key)
+    if not np.allclose(np.asarray(refit.score(_batch(train, users))), scores, rtol=1e-5, atol=1e-6):
+        raise _fail(spec, "the same key gave different scores (hidden randomness or global state)")
+
+    shifted = np.asarray(fitted.score(_batch(train, users + 4)))
+    if not np.allclose(shifted[:4], scores[4:], rtol=1e-5, atol=1e-6):
+        raise _fail(spec, "a user's scores depend on the other users in the batch")
+
+    _TraceCounter.install()
+    traces = _TraceCounter.count
+    jax.block_until_ready(fitted.score(_batch(train, users[::-1].copy())))
+    if _TraceCounter.count != traces:
+        raise _fail(spec, "score() recompiled on a second call with the same shapes")
+
+    for task in sorted(spec.tasks & {"rating", "binary"}):
+        point_ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, task)
+        point_model = spec.factory(cfg, point_ctx).fit(train, valid=valid, key=key)
+        if not hasattr(point_model, "predict"):
+            raise _fail(spec, f"it serves task {task!r} but has no predict(users, items)")
+        pred = np.asarray(point_model.predict(jnp.asarray(valid.user), jnp.asarray(valid.item)))
+        if pred.shape != (len(valid),) or not np.isfinite(pred).all():
+            raise _fail(spec, f"predict() must return {len(valid)} finite values, got shape "
+                              f"{pred.shape}")
+        if task == "binary" and not ((pred >= 0) & (pred <= 1)).all():
+            raise _fail(spec, "predict() for the binary task must return probabilities in [0, 1]")

@@ -1,0 +1,63 @@
+"""The command line: the default run, plugins listing, one-line errors with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+from recbench.cli.main import main
+
+
+def test_default_run_prints_a_leaderboard(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--format", "json"]) == 0
+    board = json.loads(capsys.readouterr().out)
+    assert {row["model"] for row in board} == {"random", "most-popular"}
+    assert all(row["dataset"] == "synthetic" for row in board)
+    assert (tmp_path / "recbench-results" / "default" / "trials").is_dir()
+    assert main(["run", "--format", "markdown"]) == 0  # second run: served from the store
+    out = capsys.readouterr().out
+    assert out.startswith("| dataset | model |") and "most-popular" in out
+    assert main(["leaderboard", "recbench-results/default", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("dataset,model,seeds,")
+
+
+def test_plugins_lists_builtins(capsys, monkeypatch):
+    monkeypatch.setenv("RECBENCH_LOAD_PLUGINS", "")
+    assert main(["plugins"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    names = {p["name"]: p for p in listing["plugins"]}
+    assert names["builtin-models"]["contributes"]["models"] == ["random", "most-popular"]
+    assert names["builtin-models"]["hooks"] == ["register_models"]
+    assert main(["plugins", "--format", "table"]) == 0
+    assert "builtin-metrics" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path, capsys):
+    exp = tmp_path / "exp.toml"
+    exp.write_text('[[models]]\nname = "most-populr"\n')
+    assert main(["run", str(exp), "--results", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("error: unknown model 'most-populr'") and "'most-popular'" in err
+    assert main(["--traceback", "run", str(exp), "--results", str(tmp_path / "r")]) == 1
+    assert "Traceback" in capsys.readouterr().err
+    exp.write_text('[[models]]\nname = "random"\n[protocol]\ntask = "rating"\nmetrics = ["ndcg"]\n')
+    assert main(["run", str(exp), "--results", str(tmp_path / "r")]) == 1
+    assert "is a ranking metric" in capsys.readouterr().err
+
+
+def test_rating_and_binary_tasks_run(tmp_path, capsys):
+    exp = tmp_path / "exp.toml"
+    exp.write_text('[[datasets]]\nname = "synthetic"\nconfig = {n_users = 60, n_items = 30, '
+                   'mean_per_user = 8}\n[[models]]\nname = "random"\n'
+                   '[protocol]\ntask = "rating"\nmetrics = ["rmse", "mae"]\n')
+    assert main(["run", str(exp), "--results", str(tmp_path / "r"), "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert 1.0 < row["rmse"] < 2.5  # a random N(mean, std) predictor on 1-5 ratings
+    exp.write_text('[[datasets]]\nname = "synthetic"\nconfig = {n_users = 60, n_items = 30, '
+                   'mean_per_user = 8}\n[[models]]\nname = "most-popular"\n[[models]]\n'
+                   'name = "random"\n[protocol]\ntask = "binary"\n'
+                   'metrics = ["roc_auc", "accuracy", "log_loss"]\n')
+    assert main(["run", str(exp), "--results", str(tmp_path / "b"), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["model"] for r in rows} == {"most-popular", "random"}

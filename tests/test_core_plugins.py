@@ -1,0 +1,120 @@
+"""Plugin loading: isolation of broken plugins, misspelled hooks, allow-list, files, name clashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from recbench import DatasetSpec, MetricSpec, ModelSpec, hookimpl
+from recbench.errors import PluginError, UnknownNameError
+from recbench.plugins import load_plugins
+from recbench.registry import Registry
+
+BUILTIN_MODELS = {"random", "most-popular"}
+
+
+def test_builtins_load_through_entry_points(registry):
+    sources = {p.source for p in registry.host.plugins}
+    assert sources == {"builtin"}
+    assert all(p.distribution == "recbench" and not p.error for p in registry.host.plugins)
+    assert BUILTIN_MODELS <= set(registry.names("model"))
+    assert "synthetic" in registry.names("dataset")
+    assert {"ndcg", "recall", "precision"} <= set(registry.names("metric"))
+    assert "ratio" in registry.names("splitter")
+    # every built-in registration hook is exercised and attributed to its plugin
+    contributed = {name for p in registry.host.plugins for names in p.contributes.values()
+                   for name in names}
+    assert BUILTIN_MODELS | {"synthetic", "ndcg", "ratio"} <= contributed
+
+
+class Misspelled:
+    @hookimpl
+    def register_model(self):  # missing "s": must be rejected loudly
+        return []
+
+
+class Raising:
+    @hookimpl
+    def register_models(self):
+        raise RuntimeError("boom")
+
+
+class WrongType:
+    @hookimpl
+    def register_datasets(self):
+        return ["not a spec"]
+
+
+def _model(name):
+    return ModelSpec(name, "baseline", frozenset({"ranking"}), lambda c, x: None)
+
+
+class ClashA:
+    @hookimpl
+    def register_models(self):
+        return [_model("twin")]
+
+
+class ClashB:
+    @hookimpl
+    def register_models(self):
+        return [_model("twin"), _model("only-b")]
+
+
+def test_broken_plugins_are_isolated_and_recorded():
+    host = load_plugins(allow=set(), objects=(Misspelled(), Raising(), WrongType()))
+    reg = Registry.build(host)
+    errors = {p.name: p.error for p in host.plugins if p.error}
+    assert "register_model" in errors["Misspelled"] and "register_models" in errors["Misspelled"]
+    assert "boom" in errors["Raising"]
+    assert "expected DatasetSpec" in errors["WrongType"]
+    assert BUILTIN_MODELS <= set(reg.names("model"))  # the built-ins still work
+
+
+def test_name_clash_names_both_and_keeps_the_rest():
+    reg = Registry.build(load_plugins(allow=set(), objects=(ClashA(), ClashB())))
+    assert "only-b" in reg.names("model")
+    with pytest.raises(PluginError, match="ClashA.*ClashB"):
+        reg.get("model", "twin")
+
+
+def test_unknown_name_suggests_close_matches(registry):
+    with pytest.raises(UnknownNameError, match="most-popular"):
+        registry.get("model", "most-populr")
+
+
+def test_plugin_from_path(tmp_path):
+    path = tmp_path / "my_metrics.py"
+    path.write_text(
+        "from recbench import hookimpl, MetricSpec\n"
+        "@hookimpl\n"
+        "def register_metrics():\n"
+        "    return [MetricSpec('first-hit', 'ranking', True, lambda ctx, k: ctx.hits[:, 0] * 1.0)]\n")
+    reg = Registry.build(load_plugins(allow=set(), paths=(path,)))
+    assert reg.get("metric", "first-hit").distribution == f"file:{path}"
+    bad = tmp_path / "broken.py"
+    bad.write_text("raise ImportError('missing dependency')\n")
+    host = load_plugins(allow=set(), paths=(bad, tmp_path / "absent.py"))
+    assert sum(1 for p in host.plugins if p.error) == 2
+
+
+def test_allow_list_from_environment(monkeypatch):
+    monkeypatch.setenv("RECBENCH_LOAD_PLUGINS", "")
+    host = load_plugins()
+    assert all(p.source == "builtin" for p in host.plugins)
+
+
+def test_registry_rejects_invalid_specs():
+    class BadTask:
+        @hookimpl
+        def register_metrics(self):
+            return [MetricSpec("m", "regression", True, lambda c, k: 0.0)]
+
+    class BadName:
+        @hookimpl
+        def register_datasets(self):
+            return [DatasetSpec(" spaced ", lambda c, x: None, None)]
+
+    host = load_plugins(allow=set(), objects=(BadTask(), BadName()))
+    Registry.build(host)
+    assert "task must be one of" in host.info("BadTask").error
+    assert "without spaces" in host.info("BadName").error
