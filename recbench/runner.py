@@ -82,7 +82,7 @@ def device_for(name: str | None) -> jax.Device:
 
 class Runner:
     def __init__(self, experiment: Experiment, registry: Registry, options: RunOptions,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[int, int, str], None] | None = None):
         validate(experiment, registry)
         self.experiment = experiment
         self.registry = registry
@@ -90,7 +90,7 @@ class Runner:
         self.store = ResultStore(options.results_dir)
         self.device = device_for(options.device)
         self.hook = registry.host.pm.hook
-        self.progress = progress or (lambda msg: None)
+        self.progress = progress or (lambda done, total, message: None)
         self.hook_errors: list[str] = []
 
     # ------------------------------------------------------------------ data
@@ -109,11 +109,12 @@ class Runner:
         spec, cfg = resolve(self.registry, "splitter", p.split, "protocol.split")
         return spec.split(ds.interactions, cfg, derive_rng(seed, "split", ds.name, ds.checksum))
 
-    def trial(self, ds_component: Component, ds: Dataset, model: Component, seed: int) -> Trial:
+    def trial(self, ds_component: Component, ds: Dataset | Exception, model: Component,
+              seed: int) -> Trial:
         mspec, mcfg = resolve(self.registry, "model", model, "model")
         _, dcfg = resolve(self.registry, "dataset", ds_component, "dataset")
         identity = {
-            "dataset": {"name": ds_component.name, "config": to_dict(dcfg), "checksum": ds.checksum},
+            "dataset": {"name": ds_component.name, "config": to_dict(dcfg), "checksum": getattr(ds, "checksum", None)},
             "protocol": to_dict(self.experiment.protocol),
             "model": {"name": model.name, "label": model.display, "config": to_dict(mcfg)},
             "seed": seed,
@@ -123,11 +124,15 @@ class Runner:
 
     # ------------------------------------------------------------------ run
 
-    def plan(self) -> Iterator[tuple[Component, int, Dataset, list[tuple[Component, Trial]]]]:
+    def plan(self) -> Iterator[tuple[int, Dataset | Exception, list[tuple[Component, Trial]]]]:
+        """(seed, dataset or its load error, trials) per dataset and seed."""
         for i, dc in enumerate(self.experiment.datasets):
-            ds = self.load_dataset(dc, i)
+            try:
+                ds: Dataset | Exception = self.load_dataset(dc, i)
+            except Exception as e:  # noqa: BLE001 - the other datasets still run
+                ds = e
             for seed in self.experiment.seeds:
-                yield dc, seed, ds, [(m, self.trial(dc, ds, m, seed)) for m in self.experiment.models]
+                yield seed, ds, [(m, self.trial(dc, ds, m, seed)) for m in self.experiment.models]
 
     def run(self) -> list[dict[str, Any]]:
         plan = list(self.plan())
@@ -135,17 +140,29 @@ class Runner:
         self._call_hook("run_started", experiment=self.experiment,
                         trials=[{"key": t.key, "dataset": t.dataset, "model": t.model,
                                  "seed": t.seed, "stored": self.store.has(t.key)} for t in trials])
+        done = 0
         with jax.default_device(self.device):
-            for dc, seed, ds, pairs in plan:
+            for seed, ds, pairs in plan:
                 todo = [(m, t) for m, t in pairs if not self.store.has(t.key)]
+                done += len(pairs) - len(todo)
                 if not todo:
                     continue
-                split = self.make_split(ds, seed)
+                split: Split | Exception = ds
+                if isinstance(ds, Dataset):
+                    try:
+                        split = self.make_split(ds, seed)
+                    except Exception as e:  # noqa: BLE001 - recorded on each of its trials
+                        split = e
                 for model, trial in todo:
-                    self.progress(f"{trial.dataset} / {trial.model} / seed {seed}")
-                    record, per_user = self.run_trial(ds, split, model, trial)
+                    self.progress(done, len(trials), f"{trial.dataset} / {trial.model} / seed {seed}")
+                    if isinstance(split, Exception):
+                        record, per_user = _failed(trial, split, "preparing the data"), {}
+                    else:
+                        record, per_user = self.run_trial(ds, split, model, trial)
                     self.store.put(record, per_user)
                     self._call_hook("trial_finished", record=record)
+                    done += 1
+        self.progress(done, len(trials), "done")
         records = [self.store.get(t.key) if self.store.has(t.key)
                    else _failed_record(self.store, t) for t in trials]
         self._call_hook("run_finished", experiment=self.experiment, records=records)
@@ -178,9 +195,7 @@ class Runner:
         try:
             metrics, per_user, timings, extra = self._fit_and_evaluate(ds, split, model, trial)
         except Exception as e:  # noqa: BLE001 - a failing model is recorded, the run goes on
-            record.update(status="failed", error=f"{type(e).__name__}: {e}",
-                          traceback=traceback.format_exc(limit=8))
-            return record, {}
+            return {**record, **_failed(trial, e, "fit/evaluate")}, {}
         record.update(status="ok", metrics=metrics, timings=timings, **extra)
         return record, per_user
 
@@ -216,6 +231,13 @@ class Runner:
                  "memory": {"peak_host_mb": provenance.peak_host_mb(),
                             "peak_device_mb": provenance.peak_device_mb(self.device)}}
         return result.metrics, result.per_user, timings, extra
+
+
+def _failed(trial: Trial, error: BaseException, stage: str) -> dict[str, Any]:
+    return {"key": trial.key, "dataset": trial.dataset, "model": trial.model, "seed": trial.seed,
+            "identity": trial.identity, "status": "failed", "stage": stage,
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": "".join(traceback.format_exception(error, limit=8))}
 
 
 def _failed_record(store: ResultStore, trial: Trial) -> dict[str, Any]:

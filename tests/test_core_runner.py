@@ -153,3 +153,21 @@ def test_evaluator_masks_seen_items_and_breaks_ties_by_index(registry):
     assert r.metrics["mrr@2"] == pytest.approx(0.5)
     assert r.metrics["hit@1"] == 0.0 and r.metrics["hit@2"] == 1.0
     assert r.metrics["auc"] == pytest.approx(2 / 3)  # beats items 3, 4; loses to item 1
+
+
+def test_a_failing_dataset_is_recorded_and_other_datasets_run(tmp_path):
+    from recbench import DatasetCard, DatasetSpec
+
+    class BadData:
+        @hookimpl
+        def register_datasets(self):
+            def load(cfg, ctx):
+                raise OSError("disk on fire")
+            return [DatasetSpec("bad-data", load, DatasetCard("always fails"))]
+
+    exp = from_mapping(Experiment, {
+        "datasets": [{"name": "bad-data"}, {"name": "synthetic", "config": TINY}],
+        "models": [{"name": "most-popular"}]})
+    records = run(tmp_path, exp, objects=(BadData(),))
+    assert [r["status"] for r in records] == ["failed", "ok"]
+    assert "disk on fire" in records[0]["error"] and records[0]["stage"] == "preparing the data"

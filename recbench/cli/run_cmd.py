@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..config import Experiment, load_experiment
 from ..report import leaderboard, to_markdown, to_rich_table
@@ -52,8 +53,12 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     enable_compilation_cache()
     options = RunOptions(Path(results_dir or Path("recbench-results") / experiment.name),
                          Path(data_dir) if data_dir else None, cache_dir(), device)
-    with console(stderr=True).status("preparing") as status:
-        runner = Runner(experiment, reg, options, progress=lambda m: status.update(f"running {m}"))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("loading data", total=None)
+        runner = Runner(experiment, reg, options, progress=lambda done, total, message:
+                        bar.update(task, completed=done, total=total, description=message))
         records = runner.run()
     for message in runner.hook_errors:
         click.secho(f"warning: {message}", fg="yellow", err=True)
