@@ -1,6 +1,5 @@
 """Built-in baseline models: ``random`` and ``most-popular``.
 
-Both are written only against recbench's public API, exactly as a third-party model plugin would be.
 Their scoring functions are jitted once per batch shape.
 """
 
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from recbench import Interactions, ModelSpec, UserBatch, hookimpl
+from recbench import Interactions, ModelSpec, UserBatch
 
 
 # ------------------------------------------------------------------ random
@@ -91,14 +90,11 @@ class NoOptions:
     """These baselines have no options."""
 
 
-@hookimpl
-def register_models() -> list[ModelSpec]:
-    return [
-        ModelSpec("random", "baseline", frozenset({"ranking", "rating", "binary"}),
-                  lambda cfg, ctx: RandomModel(ctx.task), NoOptions,
-                  "uniform random scores; ratings from N(mean, std) of training ratings"),
-        ModelSpec("most-popular", "baseline", frozenset({"ranking", "binary"}),
-                  lambda cfg, ctx: MostPopularModel(), NoOptions,
-                  "items ranked by training interaction count, the same list for every user"),
-    ]
-
+SPECS: list[ModelSpec] = [
+    ModelSpec("random", "baseline", frozenset({"ranking", "rating", "binary"}),
+              lambda cfg, ctx: RandomModel(ctx.task), NoOptions,
+              "uniform random scores; ratings from N(mean, std) of training ratings"),
+    ModelSpec("most-popular", "baseline", frozenset({"ranking", "binary"}),
+              lambda cfg, ctx: MostPopularModel(), NoOptions,
+              "items ranked by training interaction count, the same list for every user"),
+]

@@ -1,0 +1,21 @@
+"""Each built-in plugin package collects the ``SPECS`` lists of its submodules.
+
+A new model or dataset is one new module with a ``SPECS`` list; nothing else needs to change. The
+built-ins use only recbench's public API, as a third-party plugin would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+from typing import Any
+
+
+def collect_specs(package: ModuleType) -> list[Any]:
+    specs: list[Any] = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            specs.extend(getattr(module, "SPECS", []))
+    return specs
