@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from . import __version__, preprocess, provenance
+from . import __version__, datacache, preprocess, provenance
 from .config import Component, Experiment, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, RecbenchError
@@ -72,6 +72,15 @@ def validate(experiment: Experiment, registry: Registry) -> None:
                               f"task is {p.task!r}")
 
 
+def open_dataset(spec: Any, cfg: Any, ctx: LoadContext) -> Dataset:
+    """Load a dataset through the binary cache and check that the plugin returned a Dataset."""
+    ds = datacache.load(spec, cfg, ctx)
+    if not isinstance(ds, Dataset):
+        raise RecbenchError(f"dataset plugin {spec.name!r} returned {type(ds).__name__}, "
+                            f"expected recbench.Dataset")
+    return ds
+
+
 def device_for(name: str | None) -> jax.Device:
     try:
         return jax.devices(name)[0] if name else jax.devices()[0]
@@ -97,11 +106,7 @@ class Runner:
 
     def load_dataset(self, component: Component, index: int) -> Dataset:
         spec, cfg = resolve(self.registry, "dataset", component, f"datasets[{index}]")
-        ctx = LoadContext(self.options.data_dir, self.options.cache_dir)
-        ds = spec.load(cfg, ctx)
-        if not isinstance(ds, Dataset):
-            raise RecbenchError(f"dataset plugin {component.name!r} returned "
-                                f"{type(ds).__name__}, expected recbench.Dataset")
+        ds = open_dataset(spec, cfg, LoadContext(self.options.data_dir, self.options.cache_dir))
         return preprocess.apply(ds, self.experiment.protocol.preprocess)
 
     def make_split(self, ds: Dataset, seed: int) -> Split:

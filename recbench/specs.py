@@ -101,10 +101,19 @@ class LoadContext:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A dataset plugin's registration.
+
+    ``load(config, context)`` returns a :class:`Dataset`. ``fingerprint(config, context)``, when
+    given, returns a cheap content hash of the source (e.g. the sha256 of the ratings file); the
+    harness then caches the parsed dataset in binary form under that key, so later loads skip
+    parsing. Without it, every load parses.
+    """
+
     name: str
     load: Callable[[Any, LoadContext], Dataset]
     card: DatasetCard
     config: type = NoConfig
+    fingerprint: Callable[[Any, LoadContext], str] | None = None
 
 
 # ---------------------------------------------------------------- splitters

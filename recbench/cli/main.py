@@ -8,6 +8,7 @@ import traceback
 import click
 
 from ..errors import RecbenchError
+from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .run_cmd import leaderboard_command, run_command
 
@@ -26,6 +27,7 @@ def cli(ctx: click.Context, plugin_paths: tuple[str, ...], show_traceback: bool)
 cli.add_command(run_command)
 cli.add_command(plugins_command)
 cli.add_command(leaderboard_command)
+cli.add_command(datasets_group)
 
 
 def main(argv: list[str] | None = None) -> int:

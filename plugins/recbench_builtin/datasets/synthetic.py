@@ -57,10 +57,11 @@ def generate(cfg: SyntheticConfig) -> Dataset:
     features = np.concatenate([(items[:, :4] > 0).astype(np.float32),
                                np.exp(rng.normal(2.5, 0.6, (cfg.n_items, 1))).astype(np.float32)], 1)
     columns = tuple(f"genre_{g}" for g in range(4)) + ("price",)
-    return Dataset.from_arrays(
-        "synthetic", user, item, rating, timestamp,
-        item_features=FeatureTable(features, columns),
-        metadata={"generator": "recbench_builtin.datasets.synthetic.generate", "config": cfg.__dict__})
+    ds = Dataset.from_arrays("synthetic", user, item, rating, timestamp,
+                             metadata={"generator": "recbench_builtin.datasets.synthetic.generate",
+                                       "config": cfg.__dict__})
+    # Items never drawn have no internal id: keep the feature rows of those that were.
+    return ds.replace(item_features=FeatureTable(features[ds.item_ids], columns))
 
 
 SPECS: list[DatasetSpec] = [DatasetSpec(

@@ -1,0 +1,108 @@
+"""Binary cache of parsed datasets, keyed by the source's content hash and the loader config.
+
+A dataset whose spec provides ``fingerprint`` is parsed once; later loads read one ``.npz`` (arrays)
+plus its JSON sidecar (names, metadata). Entries are written atomically; a damaged entry is ignored
+and rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .config import config_hash, to_dict
+from .data import Dataset, FeatureTable, Interactions
+from .specs import DatasetSpec, LoadContext
+
+FORMAT = 1
+
+
+def load(spec: DatasetSpec, cfg: Any, ctx: LoadContext) -> Dataset:
+    """``spec.load`` through the cache when the spec can fingerprint its source."""
+    if spec.fingerprint is None:
+        return spec.load(cfg, ctx)
+    key = config_hash({"format": FORMAT, "name": spec.name, "config": to_dict(cfg),
+                       "source": spec.fingerprint(cfg, ctx)})[:24]
+    path = Path(ctx.cache_dir) / "datasets" / f"{spec.name}-{key}.npz"
+    try:
+        return read(path)
+    except (OSError, ValueError, KeyError):
+        pass  # absent or damaged: parse again
+    ds = spec.load(cfg, ctx)
+    write(ds, path)
+    return ds
+
+
+def _table_arrays(prefix: str, table: FeatureTable | None, arrays: dict[str, np.ndarray]) -> Any:
+    if table is None:
+        return None
+    if sp.issparse(table.values):
+        m = table.values
+        arrays.update({f"{prefix}_data": m.data, f"{prefix}_indices": m.indices,
+                       f"{prefix}_indptr": m.indptr})
+        return {"columns": list(table.columns), "sparse": True, "shape": list(m.shape)}
+    arrays[f"{prefix}_values"] = np.asarray(table.values)
+    return {"columns": list(table.columns), "sparse": False}
+
+
+def _table(prefix: str, meta: Any, z: Any) -> FeatureTable | None:
+    if meta is None:
+        return None
+    if meta["sparse"]:
+        m = sp.csr_matrix((z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]),
+                          shape=tuple(meta["shape"]))
+        return FeatureTable(m, tuple(meta["columns"]))
+    return FeatureTable(z[f"{prefix}_values"], tuple(meta["columns"]))
+
+
+def write(ds: Dataset, path: Path) -> None:
+    x = ds.interactions
+    ids = lambda a: a.astype(str) if a.dtype == object else a  # noqa: E731 - npz holds no objects
+    arrays: dict[str, np.ndarray] = {"user": x.user, "item": x.item, "user_ids": ids(ds.user_ids),
+                                     "item_ids": ids(ds.item_ids)}
+    if x.rating is not None:
+        arrays["rating"] = x.rating
+    if x.timestamp is not None:
+        arrays["timestamp"] = x.timestamp
+    # Array-valued metadata goes in the npz, the rest (JSON types) in the header.
+    array_meta = [k for k, v in ds.metadata.items() if isinstance(v, np.ndarray)]
+    arrays.update({f"meta_{k}": ds.metadata[k] for k in array_meta})
+    header = {
+        "format": FORMAT, "name": ds.name, "checksum": ds.checksum,
+        "n_users": x.n_users, "n_items": x.n_items,
+        "item_features": _table_arrays("if", ds.item_features, arrays),
+        "user_features": _table_arrays("uf", ds.user_features, arrays),
+        "metadata": {k: v for k, v in ds.metadata.items() if k not in array_meta},
+        "array_metadata": array_meta,
+    }
+    arrays["header"] = np.frombuffer(json.dumps(to_dict(header)).encode(), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> Dataset:
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(z["header"].tobytes().decode())
+        if header["format"] != FORMAT:
+            raise ValueError("cache format changed")
+        get = lambda k: z[k] if k in z.files else None  # noqa: E731
+        x = Interactions(z["user"], z["item"], header["n_users"], header["n_items"],
+                         get("rating"), get("timestamp"))
+        metadata = dict(header["metadata"])
+        metadata.update({k: z[f"meta_{k}"] for k in header["array_metadata"]})
+        return Dataset(header["name"], x, z["user_ids"], z["item_ids"],
+                       _table("if", header["item_features"], z),
+                       _table("uf", header["user_features"], z), header["checksum"], metadata)
