@@ -178,7 +178,7 @@ class Protocol:
 @dataclass(frozen=True)
 class Experiment:
     name: str = "experiment"
-    datasets: tuple[Component, ...] = (Component("synthetic"),)
+    datasets: tuple[Component, ...] = (Component("online-retail"),)
     models: tuple[Component, ...] = (Component("random"), Component("most-popular"))
     seeds: tuple[int, ...] = (0,)
     protocol: Protocol = field(default_factory=Protocol)

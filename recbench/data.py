@@ -20,6 +20,7 @@ from .errors import DataError
 
 
 def _frozen(a: np.ndarray | None, dtype: Any) -> np.ndarray | None:
+    """A read-only copy (``dtype`` None keeps the dtype)."""
     if a is None:
         return None
     a = np.array(a, dtype=dtype, copy=True)
@@ -52,15 +53,17 @@ class Interactions:
     n_items: int
     rating: np.ndarray | None = None
     timestamp: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # more per-row columns (basket, ...)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", {k: _frozen(v, None) for k, v in self.extra.items()})
         object.__setattr__(self, "user", _frozen(self.user, np.int32))
         object.__setattr__(self, "item", _frozen(self.item, np.int32))
         object.__setattr__(self, "rating", _frozen(self.rating, np.float32))
         object.__setattr__(self, "timestamp", _frozen(self.timestamp, np.int64))
         n = len(self.user)
-        for name in ("item", "rating", "timestamp"):
-            a = getattr(self, name)
+        columns = {"item": self.item, "rating": self.rating, "timestamp": self.timestamp, **self.extra}
+        for name, a in columns.items():
             if a is not None and (a.ndim != 1 or len(a) != n):
                 raise DataError(f"interactions: column {name!r} has shape {a.shape}, expected ({n},)")
         if n:
@@ -81,7 +84,12 @@ class Interactions:
         """The interactions at ``rows`` (indices or a boolean mask), same id space."""
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
         return Interactions(self.user[rows], self.item[rows], self.n_users, self.n_items,
-                            pick(self.rating), pick(self.timestamp))
+                            pick(self.rating), pick(self.timestamp),
+                            {k: v[rows] for k, v in self.extra.items()})
+
+    def with_ids(self, user: np.ndarray, item: np.ndarray, n_users: int, n_items: int) -> Interactions:
+        """The same rows and columns under new user/item ids (after re-indexing)."""
+        return Interactions(user, item, n_users, n_items, self.rating, self.timestamp, self.extra)
 
     @classmethod
     def concat(cls, *parts: Interactions) -> Interactions:
@@ -90,13 +98,15 @@ class Interactions:
             cols = [getattr(p, name) for p in parts]
             return None if any(c is None for c in cols) else np.concatenate(cols)
         first = parts[0]
+        extra = {k: np.concatenate([p.extra[k] for p in parts]) for k in first.extra
+                 if all(k in p.extra for p in parts)}
         return cls(column("user"), column("item"), first.n_users, first.n_items,
-                   column("rating"), column("timestamp"))
+                   column("rating"), column("timestamp"), extra)
 
     @cached_property
     def fingerprint(self) -> str:
         return _hash_arrays(self.n_users, self.n_items, self.user, self.item, self.rating,
-                            self.timestamp)
+                            self.timestamp, *(x for k in sorted(self.extra) for x in (k, self.extra[k])))
 
     @cached_property
     def csr(self) -> sp.csr_matrix:
@@ -166,6 +176,9 @@ class Dataset:
     user_features: FeatureTable | None = None
     checksum: str = ""  # of the source data; filled from the content when empty
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Per-id columns of any dtype that are not numeric features (titles, descriptions, country).
+    item_info: dict[str, np.ndarray] = field(default_factory=dict)
+    user_info: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         x = self.interactions
@@ -178,6 +191,11 @@ class Dataset:
             if table is not None and table.values.shape[0] != n:
                 raise DataError(f"dataset {self.name!r}: {what} features have "
                                 f"{table.values.shape[0]} rows for {n} {what}s")
+        for what, info, n in (("item", self.item_info, x.n_items), ("user", self.user_info, x.n_users)):
+            for key, values in info.items():
+                if len(values) != n:
+                    raise DataError(f"dataset {self.name!r}: {what}_info[{key!r}] has "
+                                    f"{len(values)} rows for {n} {what}s")
         if not self.checksum:
             object.__setattr__(self, "checksum", "content:" + x.fingerprint[:16])
 

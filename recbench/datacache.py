@@ -20,7 +20,7 @@ from .config import config_hash, to_dict
 from .data import Dataset, FeatureTable, Interactions
 from .specs import DatasetSpec, LoadContext
 
-FORMAT = 1
+FORMAT = 2
 
 
 def load(spec: DatasetSpec, cfg: Any, ctx: LoadContext) -> Dataset:
@@ -70,6 +70,8 @@ def write(ds: Dataset, path: Path) -> None:
         arrays["rating"] = x.rating
     if x.timestamp is not None:
         arrays["timestamp"] = x.timestamp
+    for prefix, columns in (("x", x.extra), ("ii", ds.item_info), ("ui", ds.user_info)):
+        arrays.update({f"{prefix}_{k}": ids(v) for k, v in columns.items()})
     # Array-valued metadata goes in the npz, the rest (JSON types) in the header.
     array_meta = [k for k, v in ds.metadata.items() if isinstance(v, np.ndarray)]
     arrays.update({f"meta_{k}": ds.metadata[k] for k in array_meta})
@@ -80,6 +82,7 @@ def write(ds: Dataset, path: Path) -> None:
         "user_features": _table_arrays("uf", ds.user_features, arrays),
         "metadata": {k: v for k, v in ds.metadata.items() if k not in array_meta},
         "array_metadata": array_meta,
+        "columns": {"x": list(x.extra), "ii": list(ds.item_info), "ui": list(ds.user_info)},
     }
     arrays["header"] = np.frombuffer(json.dumps(to_dict(header)).encode(), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,10 +102,12 @@ def read(path: Path) -> Dataset:
         if header["format"] != FORMAT:
             raise ValueError("cache format changed")
         get = lambda k: z[k] if k in z.files else None  # noqa: E731
+        cols = {p: {k: z[f"{p}_{k}"] for k in names} for p, names in header["columns"].items()}
         x = Interactions(z["user"], z["item"], header["n_users"], header["n_items"],
-                         get("rating"), get("timestamp"))
+                         get("rating"), get("timestamp"), cols["x"])
         metadata = dict(header["metadata"])
         metadata.update({k: z[f"meta_{k}"] for k in header["array_metadata"]})
         return Dataset(header["name"], x, z["user_ids"], z["item_ids"],
                        _table("if", header["item_features"], z),
-                       _table("uf", header["user_features"], z), header["checksum"], metadata)
+                       _table("uf", header["user_features"], z), header["checksum"], metadata,
+                       cols["ii"], cols["ui"])

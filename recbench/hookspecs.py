@@ -49,7 +49,8 @@ def register_splitters() -> list[SplitterSpec]:
 @hookspec
 def run_started(experiment: Any, trials: list[dict[str, Any]]) -> None:
     """Called once before the first trial of ``recbench run``; ``trials`` lists every planned trial
-    (its key, dataset, model, seed) including those already stored, which will be skipped."""
+    (its ``key``, ``dataset``, ``model``, ``seed`` and ``stored``: True for a trial already in the
+    store, which will be skipped)."""
 
 
 @hookspec

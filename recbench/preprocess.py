@@ -73,13 +73,14 @@ def compact(ds: Dataset) -> Dataset:
     # new_id[old] = rank of old among the kept ids (only read at kept ids).
     new_user = np.cumsum(x.user_counts > 0) - 1
     new_item = np.cumsum(x.item_counts > 0) - 1
-    y = Interactions(new_user[x.user], new_item[x.item], len(keep_users), len(keep_items),
-                     x.rating, x.timestamp)
+    y = x.with_ids(new_user[x.user], new_item[x.item], len(keep_users), len(keep_items))
     take = lambda t, rows: None if t is None else t.take(rows)  # noqa: E731
     return ds.replace(interactions=y, user_ids=ds.user_ids[keep_users],
                       item_ids=ds.item_ids[keep_items],
                       user_features=take(ds.user_features, keep_users),
                       item_features=take(ds.item_features, keep_items),
+                      user_info={k: v[keep_users] for k, v in ds.user_info.items()},
+                      item_info={k: v[keep_items] for k, v in ds.item_info.items()},
                       metadata=dict(ds.metadata))
 
 

@@ -174,10 +174,15 @@ class Runner:
         return records
 
     def _call_hook(self, name: str, **kwargs: Any) -> None:
-        # A tracker that raises must not stop the benchmark; its error is kept and shown.
-        for impl in getattr(self.hook, name).get_hookimpls():
+        # In pluggy's call order, each implementation given only the arguments it declares. A
+        # tracker that raises must not stop the benchmark: its error is kept and shown.
+        for impl in reversed(getattr(self.hook, name).get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                self.hook_errors.append(f"plugin {impl.plugin_name}: {name} is a wrapper; "
+                                        f"lifecycle hooks take plain implementations only")
+                continue
             try:
-                impl.function(**kwargs)
+                impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as e:  # noqa: BLE001
                 self.hook_errors.append(f"plugin {impl.plugin_name}: {name} raised "
                                         f"{type(e).__name__}: {e}")

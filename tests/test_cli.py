@@ -12,7 +12,7 @@ def test_default_run_prints_a_leaderboard(tmp_path, capsys, monkeypatch):
     assert main(["run", "--format", "json"]) == 0
     board = json.loads(capsys.readouterr().out)
     assert {row["model"] for row in board} == {"random", "most-popular"}
-    assert all(row["dataset"] == "synthetic" for row in board)
+    assert all(row["dataset"] == "online-retail" for row in board)
     assert (tmp_path / "recbench-results" / "default" / "trials").is_dir()
     assert main(["run", "--format", "markdown"]) == 0  # second run: served from the store
     out = capsys.readouterr().out

@@ -45,7 +45,7 @@ def registry(ctx: click.Context) -> Registry:
 
 def warn_plugin_errors(reg: Registry) -> None:
     for info in reg.host.errors:
-        click.secho(f"warning: plugin {info.name} ({info.distribution}) not loaded: {info.error}",
+        click.secho(f"warning: plugin {info.name} ({info.distribution}): {info.error}",
                     fg="yellow", err=True)
     for message in reg.clashes.values():
         click.secho(f"warning: {message}", fg="yellow", err=True)
