@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recbench import download
 from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, Interactions, LoadContext
 from recbench.config import check
 from recbench.errors import DataError
@@ -446,15 +447,6 @@ def locate(cfg: FullConfig, ctx: LoadContext) -> Path:
         return found
     if ctx.data_dir is not None and (found := _find(Path(ctx.data_dir))) is not None:
         return found
-    try:
-        from recbench import download
-    except ImportError:
-        download = None
-    if download is None:
-        raise DataError(
-            "online-retail-full: no raw file found and this recbench cannot download; download "
-            f"{URL} (sha256 {ARCHIVE_SHA256}) yourself and pass path= to it (or to the unzipped "
-            "Online Retail.xlsx), or put it under the data dir")
     dest = Path(download.data_home()) / "uci-online-retail"
     return Path(download.fetch(URL, ARCHIVE_SHA256, dest, filename="online+retail.zip"))
 
