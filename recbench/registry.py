@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import PluginError, unknown_name
 from .plugins import PluginHost, format_exception
-from .specs import TASKS, DatasetSpec, MetricSpec, ModelSpec, SplitterSpec
+from .specs import REQUIREMENTS, TASKS, DatasetSpec, MetricSpec, ModelSpec, SplitterSpec
 
 KINDS: dict[str, tuple[str, type]] = {
     "model": ("register_models", ModelSpec),
@@ -96,5 +96,7 @@ def _validate(kind: str, spec: Any) -> None:
         bad = set(spec.tasks) - set(TASKS)
         if not spec.tasks or bad:
             raise PluginError(f"model {spec.name!r}: tasks must be a non-empty subset of {TASKS}")
+        if set(spec.requires) - set(REQUIREMENTS):
+            raise PluginError(f"model {spec.name!r}: requires must be a subset of {REQUIREMENTS}")
     if kind == "metric" and spec.task not in TASKS:
         raise PluginError(f"metric {spec.name!r}: task must be one of {TASKS}, got {spec.task!r}")

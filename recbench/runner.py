@@ -27,7 +27,7 @@ from .errors import ConfigError, RecbenchError
 from .evaluate import binary_pairs, evaluate_points, evaluate_ranking
 from .random import derive_key, derive_rng
 from .registry import Registry
-from .specs import LoadContext, ModelContext
+from .specs import LoadContext, ModelContext, missing_requirements
 from .store import ResultStore
 
 
@@ -212,6 +212,10 @@ class Runner:
     def _fit_and_evaluate(self, ds: Dataset, split: Split, model: Component, trial: Trial):
         p = self.experiment.protocol
         spec, cfg = resolve(self.registry, "model", model, "model")
+        missing = missing_requirements(spec, ds)
+        if missing:
+            raise RecbenchError(f"model {spec.name!r} needs {', '.join(missing)}, which dataset "
+                                f"{ds.name!r} does not have")
         x = ds.interactions
         ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task)
         key = derive_key(trial.seed, "model", model.display, ds.name)

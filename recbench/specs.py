@@ -18,6 +18,7 @@ from .data import Dataset, Interactions, Split, UserBatch
 
 Task = Literal["ranking", "rating", "binary"]
 TASKS: tuple[str, ...] = ("ranking", "rating", "binary")
+REQUIREMENTS: tuple[str, ...] = ("ratings", "timestamps", "item_features", "user_features")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,18 @@ class ModelSpec:
     factory: Callable[[Any, ModelContext], Model]
     config: type = NoConfig
     description: str = ""
+    # What the data must have: any of REQUIREMENTS. A trial on data without it fails with a clear
+    # message before fitting, and default experiments leave the model out.
+    requires: frozenset[str] = frozenset()
+
+
+def missing_requirements(spec: ModelSpec, dataset: Dataset) -> list[str]:
+    """The requirements of ``spec`` that ``dataset`` does not meet."""
+    x = dataset.interactions
+    have = {"ratings": x.rating is not None, "timestamps": x.timestamp is not None,
+            "item_features": dataset.item_features is not None,
+            "user_features": dataset.user_features is not None}
+    return [r for r in sorted(spec.requires) if not have[r]]
 
 
 @dataclass(frozen=True)

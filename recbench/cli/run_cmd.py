@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..config import Experiment, load_experiment
+from ..config import Component, Experiment, load_experiment
+from ..errors import ConfigError
+from ..plugins import BUILTIN_DIST
+from ..registry import Registry
 from ..report import leaderboard, to_markdown, to_rich_table
-from ..runner import RunOptions, Runner
+from ..runner import RunOptions, Runner, open_dataset, resolve
+from ..specs import LoadContext, missing_requirements
 from ..store import ResultStore
 from .common import cache_dir, console, enable_compilation_cache, registry, warn_plugin_errors
 
@@ -34,6 +40,27 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
                     f"{r.get('error', r.get('status'))}", fg="red", err=True)
 
 
+def default_experiment(reg: Registry) -> Experiment:
+    """Every built-in ranking model the embedded dataset can serve, one seed, default protocol."""
+    dataset = Experiment().datasets[0]
+    spec, cfg = resolve(reg, "dataset", dataset, "default dataset")
+    data = open_dataset(spec, cfg, LoadContext(None, cache_dir()))
+    models = tuple(Component(name) for name in reg.names("model")
+                   if reg.get("model", name).distribution == BUILTIN_DIST
+                   and "ranking" in reg.spec("model", name).tasks
+                   and not missing_requirements(reg.spec("model", name), data))
+    return Experiment(name="default", datasets=(dataset,), models=models)
+
+
+def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
+    chosen = tuple(m for m in experiment.models if m.display in names or m.name in names)
+    unknown = set(names) - {m.display for m in chosen} - {m.name for m in chosen}
+    if unknown:
+        raise ConfigError(f"--model {sorted(unknown)[0]!r} is not in the experiment; it has "
+                          f"{', '.join(m.display for m in experiment.models)}")
+    return dataclasses.replace(experiment, models=chosen)
+
+
 @click.command("run")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--results", "results_dir", type=click.Path(file_okay=False),
@@ -42,13 +69,17 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
               help="JAX backend [default: JAX's default].")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Directory holding local copies of datasets (offline use).")
+@click.option("--model", "models", multiple=True,
+              help="Run only these models of the experiment (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_context
 def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
-                device: str | None, data_dir: str | None, fmt: str) -> None:
+                device: str | None, data_dir: str | None, models: tuple[str, ...], fmt: str) -> None:
     """Run an experiment (TOML); without CONFIG, the default leaderboard on the embedded dataset."""
-    experiment = load_experiment(config) if config else Experiment(name="default")
     reg = registry(ctx)
+    experiment = load_experiment(config) if config else default_experiment(reg)
+    if models:
+        experiment = only_models(experiment, models)
     warn_plugin_errors(reg)
     enable_compilation_cache()
     options = RunOptions(Path(results_dir or Path("recbench-results") / experiment.name),
