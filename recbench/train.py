@@ -30,7 +30,7 @@ message and timing.
 :func:`sample_negatives` draws uniform negatives on the device, rejecting a user's known positives
 through a users x items bit matrix when it is small (2.8 MB at ML-1M size), else by bisection in a
 CSR structure (int32-safe at any size).
-:func:`ranking_validator` turns a scoring model into an NDCG@k validation callback through
+:func:`ranking_validator` turns a scoring model into a metric@k validation callback through
 :func:`recbench.evaluate.evaluate_ranking`.
 """
 
@@ -53,7 +53,7 @@ import optax
 
 from .data import Interactions
 from .errors import ModelError
-from .specs import MetricSpec, RankingContext
+from .specs import MetricSpec
 
 LossFn = Callable[[Any, dict[str, jax.Array], jax.Array, Any], jax.Array]
 
@@ -201,33 +201,21 @@ def sample_negatives(key: jax.Array, users: jax.Array, n_items: int,
 # ---------------------------------------------------------------- validation
 
 
-def _ndcg(ctx: RankingContext, k: int | None) -> np.ndarray:
-    k = int(k or ctx.hits.shape[1])
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (ctx.hits[:, :k] * discount).sum(axis=1)
-    idcg = np.cumsum(discount)[np.minimum(ctx.n_relevant, k) - 1]
-    return dcg / idcg
-
-
-VALIDATION_NDCG = MetricSpec(
-    "ndcg", "ranking", True, _ndcg,
-    description="NDCG@k with binary gains, IDCG over min(k, |valid_u|) (the built-in definition)")
-
-
 def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
-                      valid: Interactions, *, k: int = 10, batch_size: int = 256
-                      ) -> Callable[[Any], float]:
-    """A ``validate(params) -> float`` callback: NDCG@k of ``make_fitted(params)`` on ``valid``.
+                      valid: Interactions, *, metric: MetricSpec, k: int = 10,
+                      batch_size: int = 256) -> Callable[[Any], float]:
+    """A ``validate(params) -> float`` callback: ``metric@k`` of ``make_fitted(params)`` on ``valid``.
 
     Full ranking over all items with the training items masked, through
     :func:`recbench.evaluate.evaluate_ranking` (so validation measures what the test measures).
+    ``metric`` is a ranking :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
     """
     from .evaluate import evaluate_ranking  # evaluate imports nothing from here; avoids a cycle
 
     def validate(params: Any) -> float:
         result = evaluate_ranking(make_fitted(params), train=train, test=valid,
-                                  metrics=[VALIDATION_NDCG], ks=(k,), batch_size=batch_size)
-        return result.metrics[f"ndcg@{k}"]
+                                  metrics=[metric], ks=(k,), batch_size=batch_size)
+        return result.metrics[f"{metric.name}@{k}"]
 
     return validate
 

@@ -277,3 +277,6 @@ METRICS: list[MetricSpec] = [
 @hookimpl
 def register_metrics() -> list[MetricSpec]:
     return list(METRICS)
+
+# The registered NDCG, for built-in models that early-stop on it.
+NDCG: MetricSpec = next(m for m in METRICS if m.name == "ndcg")

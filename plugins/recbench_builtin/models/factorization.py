@@ -55,6 +55,8 @@ from recbench.train import (
     sample_negatives,
 )
 
+from ..metrics import NDCG
+
 
 # ---------------------------------------------------------------- shared config checks
 
@@ -156,7 +158,7 @@ class BPRModel:
         validate = None
         if valid is not None and len(valid):
             validate = ranking_validator(lambda p: EmbeddingFitted(p["user"], p["item"]),
-                                         train, valid, k=cfg.valid_k)
+                                         train, valid, metric=NDCG, k=cfg.valid_k)
         result = fit_loop(params, loss, optax.adam(cfg.learning_rate),
                           data={"user": train.user, "item": train.item}, aux=csr_positives(train),
                           key=k_fit, epochs=cfg.epochs, batch_size=cfg.batch_size,

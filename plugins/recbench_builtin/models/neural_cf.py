@@ -43,6 +43,8 @@ from recbench import Interactions, ModelContext, ModelSpec, UserBatch
 from recbench.config import check
 from recbench.train import csr_positives, fit_loop, ranking_validator, sample_negatives
 
+from ..metrics import NDCG
+
 ITEM_BLOCK = 512
 
 
@@ -204,7 +206,7 @@ class NeuMFModel:
         validate = None
         if valid is not None and len(valid):
             validate = ranking_validator(lambda p: NeuMFFitted(graphdef, p), train, valid,
-                                         k=cfg.valid_k)
+                                         metric=NDCG, k=cfg.valid_k)
         result = fit_loop(params, loss, optax.adam(cfg.learning_rate),
                           data={"user": train.user, "item": train.item, "label": label},
                           aux=csr_positives(train), key=k_fit, epochs=cfg.epochs,
