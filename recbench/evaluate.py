@@ -24,6 +24,7 @@ import numpy as np
 
 from .data import Interactions, UserBatch
 from .errors import ModelError
+from .timing import CompileClock
 from .specs import MetricSpec, PointContext, RankingContext
 
 
@@ -152,60 +153,6 @@ def _rank_flat(scores: jax.Array, seen_flat: jax.Array, relevant: jax.Array, *, 
     return _rank(scores, seen_mask, relevant, k_max, with_ranks)
 
 
-_COMPILE_EVENTS = frozenset({"/jax/core/compile/jaxpr_trace_duration",
-                             "/jax/core/compile/jaxpr_to_mlir_module_duration",
-                             "/jax/core/compile/backend_compile_duration"})
-_active_clocks: list[_CompileClock] = []
-_listening = False
-
-
-def _on_compile_span(event: str, start: float, end: float, **_: Any) -> None:
-    if event in _COMPILE_EVENTS:
-        for clock in list(_active_clocks):
-            clock.spans.append((start, end))
-
-
-def _on_compile_duration(event: str, duration: float, **_: Any) -> None:
-    # Fallback for JAX without time-span events: lowering and backend compilation are synchronous
-    # and never nested, so they end now (tracing, which nests, is left out).
-    if event in _COMPILE_EVENTS and not event.endswith("jaxpr_trace_duration"):
-        now = time.time()
-        _on_compile_span(event, now - duration, now)
-
-
-class _CompileClock:
-    """Wall time JAX spends tracing, lowering and compiling while active (nested spans once).
-
-    Counts every compilation in the process meanwhile, other threads' included. Exact, unlike
-    timing a first batch against a second, and it needs no batch to be run twice.
-    """
-
-    def __init__(self) -> None:
-        self.spans: list[tuple[float, float]] = []
-
-    def __enter__(self) -> _CompileClock:
-        global _listening
-        if not _listening:
-            if hasattr(jax.monitoring, "register_event_time_span_listener"):
-                jax.monitoring.register_event_time_span_listener(_on_compile_span)
-            else:
-                jax.monitoring.register_event_duration_secs_listener(_on_compile_duration)
-            _listening = True
-        _active_clocks.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _active_clocks.remove(self)
-
-    def seconds(self) -> float:
-        total, reach = 0.0, -np.inf
-        for start, end in sorted(self.spans):
-            if end > reach:
-                total += end - max(start, reach)
-                reach = end
-        return total
-
-
 def _user_batches(users: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, int]]:
     """Fixed-size index chunks into ``users``; the last is padded by repeating row 0."""
     out = []
@@ -268,7 +215,7 @@ def evaluate_ranking(fitted: Any, *, train: Interactions, test: Interactions,
     # before and after it); rank_s is the rest of the loop: inputs, masking and top-k.
     parts, t_score = [], 0.0
     t_loop = time.perf_counter()
-    with _CompileClock() as clock:
+    with CompileClock() as clock:
         ready = jax.device_put(inputs(*batches[0]))
         for i, (idx, n_real) in enumerate(batches):
             batch_users, history, hist_len, valid, seen, relevant = ready

@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from recbench import ModelSpec, hookimpl
 from recbench.cli.main import main

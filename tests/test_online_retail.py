@@ -92,7 +92,7 @@ def test_every_user_and_item_has_five_interactions_and_five_partners(embedded):
 
 
 def test_features_aligned_and_finite(embedded):
-    x, f, u, m = embedded.interactions, embedded.item_features, embedded.user_features, embedded.metadata
+    x, f, u = embedded.interactions, embedded.item_features, embedded.user_features
     assert f.columns == ("price", "discount", "sales") and f.values.shape == (x.n_items, 3)
     assert np.isfinite(f.values).all()
     price, discount, sales = f.values.T

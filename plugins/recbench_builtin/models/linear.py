@@ -49,12 +49,12 @@ from functools import partial
 from typing import Any
 
 import jax
-import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
 
 from recbench import Interactions, ModelSpec, UserBatch
 from recbench.config import check
+from recbench.timing import CompileClock
 
 
 def exact_precision() -> jax.lax.Precision:
@@ -67,36 +67,6 @@ def exact_precision() -> jax.lax.Precision:
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-class CompileClock:
-    """Wall time JAX spends tracing, lowering and compiling while active (overlaps counted once)."""
-
-    EVENTS = frozenset({"/jax/core/compile/jaxpr_trace_duration",
-                        "/jax/core/compile/jaxpr_to_mlir_module_duration",
-                        "/jax/core/compile/backend_compile_duration"})
-
-    def __init__(self) -> None:
-        self._spans: list[tuple[float, float]] = []
-
-    def _on_span(self, event: str, start: float, end: float, **_: Any) -> None:
-        if event in self.EVENTS:
-            self._spans.append((start, end))
-
-    def __enter__(self) -> CompileClock:
-        jax.monitoring.register_event_time_span_listener(self._on_span)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        jax.monitoring.unregister_event_time_span_listener(self._on_span)
-
-    def seconds(self) -> float:
-        total, reach = 0.0, -math.inf
-        for start, end in sorted(self._spans):
-            if end > reach:
-                total += end - max(start, reach)
-                reach = end
-        return total
 
 
 def multi_hot(history: jax.Array, n_items: int, dtype: Any = jnp.float32) -> jax.Array:

@@ -74,7 +74,9 @@ from recbench import Interactions, ModelContext, ModelSpec, UserBatch
 from recbench.config import check
 from recbench.errors import ConfigError, DataError
 
-from .linear import CompileClock, exact_precision, gram, multi_hot
+from recbench.timing import CompileClock
+
+from .linear import exact_precision, gram, multi_hot
 
 BM25_K1, BM25_B = 1.2, 0.75  # Dacrema's defaults
 
