@@ -158,7 +158,7 @@ def test_inter_round_trip_with_recbole_features(tmp_path):
 
 
 def test_list_columns_become_multi_hot():
-    table = files._Table(Path("items.parquet"), pd.DataFrame({0: [1, 2, 3], 1: [["a", "b"], [],
+    table = files.Table(Path("items.parquet"), pd.DataFrame({0: [1, 2, 3], 1: [["a", "b"], [],
                                                                                 None]}),
                          ["item_id", "tags"], fmt="parquet")
     m, columns, reason, _ = files._feature_columns(table, 1, max_categories=10)

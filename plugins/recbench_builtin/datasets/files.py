@@ -78,18 +78,8 @@ the skipped columns with the reason. The table is dense up to 2**24 cells, CSR b
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
 import hashlib
-import importlib
-import io
-import lzma
-import re
-import warnings
-import zipfile
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,7 +89,9 @@ import scipy.sparse as sp
 
 from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, LoadContext
 from recbench.config import check
-from recbench.errors import DataError, did_you_mean
+from recbench.errors import DataError
+
+from ._tables import Table, file_sha256, open_table, resolve_path
 
 SUFFIXES: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                             ".pq": "parquet", ".inter": "inter", ".item": "inter", ".user": "inter"}
@@ -147,354 +139,6 @@ class FilesConfig:
         check(self.max_categories >= 1, f"max_categories must be >= 1, got {self.max_categories}")
 
 
-# ---------------------------------------------------------------- files
-
-
-def _resolve(value: str, ctx: LoadContext, key: str) -> Path:
-    """``value`` as an existing file; a missing one is an error listing what its directory holds."""
-    path = Path(value).expanduser()
-    how = ""
-    if not path.is_absolute():
-        base = Path(ctx.data_dir) if ctx.data_dir is not None else Path.cwd()
-        what = "the data directory" if ctx.data_dir is not None else "the current directory"
-        path, how = base / path, f", resolved against {what} {base}"
-    if path.is_file():
-        return path
-    directory = path if path.is_dir() else path.parent
-    if directory.is_dir():
-        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir()
-                         if not p.name.startswith("."))
-        shown = ", ".join(entries[:20]) + (f", ... ({len(entries)} entries)" if len(entries) > 20
-                                           else "")
-        found = f"{directory} holds: {shown or 'nothing'}."
-        if path.is_dir():
-            raise DataError(f"{path} is a directory, not a file (config {key} = {value!r}); "
-                            f"{found} Set {key} to one of its files")
-        found += did_you_mean(path.name, [e for e in entries if not e.endswith("/")])
-    else:
-        found = f"The directory {directory} does not exist either."
-    raise DataError(f"{path}: no such file (config {key} = {value!r}{how}). {found} Fix {key}, "
-                    "or pass --data-dir for relative paths")
-
-
-_SHA: dict[tuple[str, int, int], str] = {}
-
-
-def _file_sha256(path: Path) -> str:
-    """sha256 of the file's bytes, remembered per (path, size, mtime) so a fingerprint and the
-    load that follows read a large file's hash once."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        _SHA[key] = h.hexdigest()
-    return _SHA[key]
-
-
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".gz":
-            return gzip.decompress(raw)
-        if suffix == ".bz2":
-            return bz2.decompress(raw)
-        if suffix == ".xz":
-            return lzma.decompress(raw)
-        if suffix == ".zip":
-            with zipfile.ZipFile(io.BytesIO(raw)) as z:
-                members = [m for m in z.namelist() if not m.endswith("/")]
-                if len(members) != 1:
-                    raise DataError(f"{path}: a .zip must hold exactly one file, this one holds "
-                                    f"{len(members)} ({', '.join(members[:10]) or 'none'}); unpack "
-                                    "it and point path to the interaction file")
-                return z.read(members[0])
-    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: cannot decompress ({type(e).__name__}: {e}); replace it with an "
-                        "intact copy, or decompress it yourself") from None
-    return raw
-
-
-def _stem_suffix(path: Path) -> str:
-    name = path.name.lower()
-    for c in COMPRESSED:
-        if name.endswith(c):
-            name = name[: -len(c)]
-    return Path(name).suffix
-
-
-def _format(path: Path, data: bytes, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    by_suffix = SUFFIXES.get(_stem_suffix(path))
-    if by_suffix:
-        return by_suffix
-    if data[:4] == b"PAR1":
-        return "parquet"
-    first = data[:4096].split(b"\n", 1)[0]
-    if re.search(rb"[^\t:]+:(token|token_seq|float|float_seq)(\t|\r|$)", first):
-        return "inter"
-    return "csv"
-
-
-def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _separator(sep: str | None, fmt: str, first_line: str) -> str:
-    if sep is not None:
-        return "\t" if sep in ("\\t", "tab") else sep
-    if fmt in ("tsv", "inter"):
-        return "\t"
-    counts = {c: first_line.count(c) for c in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda c: counts[c])  # first of the maxima: the comma on ties
-    return best if counts[best] else ","
-
-
-# ---------------------------------------------------------------- tables
-
-
-@dataclass
-class _Table:
-    """A parsed file: ``frame`` has columns ``0..n-1`` (named ``names``), text or typed values,
-    indexed by data record (0 = the first record after the header); rows may be dropped, the index
-    keeps the record numbers for error messages."""
-
-    path: Path
-    frame: pd.DataFrame
-    names: list[str]
-    types: dict[str, str] = field(default_factory=dict)  # RecBole declared types
-    text: str | None = None  # None: Parquet
-    sep: str = ","
-    quoting: int = csv.QUOTE_MINIMAL
-    header: bool = True
-    fmt: str = "csv"
-
-    @property
-    def unit(self) -> str:
-        return "line" if self.text is not None else "row"
-
-    def line(self, record: int) -> int:
-        """1-based line (header = line 1) of data record ``record``; the row for Parquet."""
-        if self.text is None:
-            return record + 1
-        target = record + int(self.header)
-        if self.quoting == csv.QUOTE_NONE or len(self.sep) != 1 or '"' not in self.text:
-            return target + 1
-        for number, (start, _) in enumerate(_records(self.text, self.sep, self.quoting)):
-            if number == target:
-                return start
-        return target + 1
-
-    def error(self, record: int, column: str | None, problem: str, fix: str,
-              count: int = 1) -> DataError:
-        where = f"{self.path}, {self.unit} {self.line(record)}"
-        if column is not None:
-            where += f", column {column!r}"
-        more = f"; {count} such {self.unit}s" if count > 1 else ""
-        shown = ""
-        if self.text is not None:
-            lines = self.text.split("\n")
-            number = self.line(record)
-            if number <= len(lines):
-                shown = f"; the line reads {lines[number - 1].rstrip(chr(13))[:120]!r}"
-        return DataError(f"{where}: {problem}{more}{shown}. {fix}")
-
-    def column(self, ref: str | int, key: str) -> int:
-        """Position of the column ``ref`` (a name or a 0-based position) given as config ``key``."""
-        shown = ", ".join(repr(n) for n in self.names)
-        if isinstance(ref, int):
-            if ref < len(self.names):
-                return ref
-            raise DataError(f"{self.path}: {key} = {ref} but the file has {len(self.names)} "
-                            f"columns (positions 0-{len(self.names) - 1}: {shown}); fix {key}")
-        hits = [i for i, n in enumerate(self.names) if n == ref]
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            raise DataError(f"{self.path}, line 1: the header names column {ref!r} {len(hits)} "
-                            f"times (config {key}); rename one, or choose by position: "
-                            f"{key} = {hits[0]}")
-        hint = ""
-        if not self.header and self.text is not None:
-            hint = (" The file is read without a header (header = false), so its columns are named "
-                    "by position; use those names, a position (e.g. user = 0), or set names.")
-        elif self.text is not None and self.names and all(_looks_numeric(n) for n in self.names):
-            hint = " The first line looks like data, not a header: set header = false."
-        elif len(self.names) == 1 and self.text is not None:
-            hint = (f" The file has a single column: is the separator right? (read with "
-                    f"{self.sep!r}; set sep)")
-        source = "the header" if self.header else "the file"
-        raise DataError(f"{self.path}: column {ref!r} (config {key}) is not in {source}; the "
-                        f"columns are {shown or 'none'}.{did_you_mean(ref, self.names)}{hint} Set "
-                        f"{key} to the right column")
-
-    def drop_blank(self) -> int:
-        """Drop records whose fields are all empty (blank lines); returns how many."""
-        if self.text is None or self.frame.empty:
-            return 0
-        blank = np.ones(len(self.frame), bool)
-        for c in self.frame.columns:
-            s = self.frame[c]
-            empty = np.array(s.isna().to_numpy(), dtype=bool)
-            if pd.api.types.is_string_dtype(s) or s.dtype == object:
-                rows = np.flatnonzero(blank & ~empty)
-                empty[rows] = s.iloc[rows].astype(str).str.strip().eq("").to_numpy()
-            blank &= empty
-            if not blank.any():
-                return 0
-        self.frame = self.frame[~blank]
-        return int(blank.sum())
-
-    def empty_error(self, what: str) -> DataError:
-        lead = ("has a header (line 1) but no data lines" if self.header and self.text is not None
-                else "holds no data rows")
-        return DataError(f"{self.path} {lead}: it holds no {what}. Point the config at the right "
-                         "file, or fill this one")
-
-
-def _looks_numeric(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
-def _records(text: str, sep: str, quoting: int) -> Any:
-    """(start line, fields) per record of ``text``, for error messages (a plain, slow scan)."""
-    if len(sep) != 1:
-        for number, line in enumerate(text.split("\n"), 1):
-            yield number, line.rstrip("\r").split(sep)
-        return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting)
-    start = 1
-    for fields in reader:
-        yield start, fields
-        start = reader.line_num + 1
-
-
-def _text_table(path: Path, data: bytes, fmt: str, sep: str | None, header: bool,
-                names: tuple[str, ...]) -> _Table:
-    text = _decode(data)
-    if not text.strip():
-        raise DataError(f"{path} is empty ({len(data)} bytes, no data): point the config at the "
-                        "right file, or fill this one")
-    first_line = text.split("\n", 1)[0].rstrip("\r")
-    sep = _separator(sep, fmt, first_line)
-    quoting = csv.QUOTE_NONE if fmt == "inter" else csv.QUOTE_MINIMAL
-    first_fields = next(f for _, f in _records(first_line, sep, quoting)) if first_line else [""]
-    types: dict[str, str] = {}
-    if header:
-        heads = [f.strip() for f in first_fields]
-        if fmt == "inter":
-            split = [h.rpartition(":") if ":" in h else (h, "", "") for h in heads]
-            heads = [n for n, _, _ in split]
-            types = {n: t for n, _, t in split if t}
-        if names and len(names) != len(heads):
-            raise DataError(f"{path}, line 1: the header has {len(heads)} columns "
-                            f"({', '.join(heads)}) but names gives {len(names)}; give one name "
-                            "per column")
-        col_names = list(names) or heads
-    else:
-        if names and len(names) != len(first_fields):
-            raise DataError(f"{path}, line 1: the line has {len(first_fields)} fields but names "
-                            f"gives {len(names)}; give one name per column")
-        col_names = list(names) or [str(i) for i in range(len(first_fields))]
-    # Types inferred by the C parser (fast); nullable dtypes keep integer ids exact next to a
-    # missing value. Text columns keep their strings; MISSING spellings become NA.
-    kwargs: dict[str, Any] = dict(header=None, keep_default_na=False, na_values=sorted(MISSING),
-                                  skip_blank_lines=False, skiprows=1 if header else 0,
-                                  quoting=quoting, low_memory=False, dtype_backend="numpy_nullable")
-    body = text
-    if len(sep) == 1:
-        kwargs.update(sep=sep, engine="c")
-    elif "\x1f" not in text:  # a literal multi-character separator ("::"): the fast C parser
-        body = text.replace(sep, "\x1f")
-        kwargs.update(sep="\x1f", engine="c", quoting=csv.QUOTE_NONE)
-    else:
-        kwargs.update(sep=re.escape(sep), engine="python")
-    table = _Table(path, pd.DataFrame(columns=range(len(col_names)), dtype=str), col_names, types,
-                   text, sep, quoting, header, fmt)
-    if header and "\n" not in text.rstrip("\r\n"):
-        return table  # a header and nothing else
-    try:
-        with warnings.catch_warnings():
-            # a first record longer than the header: pandas would drop fields with a warning
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(body), names=range(len(col_names)), index_col=False,
-                                **kwargs)
-    except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as e:
-        raise _bad_shape(table, len(col_names), e) from None
-    table.frame = frame
-    return table
-
-
-def _bad_shape(table: _Table, n: int, error: Exception | None) -> DataError:
-    assert table.text is not None
-    for number, fields in _records(table.text, table.sep, table.quoting):
-        if len(fields) > n:
-            line = table.text.split("\n")[number - 1].rstrip("\r")[:120]
-            return DataError(f"{table.path}, line {number}: {len(fields)} fields where "
-                             f"{'the header names' if table.header else 'line 1 has'} {n} "
-                             f"(separator {table.sep!r}); the line reads {line!r}. Fix the line "
-                             "(quote fields that hold the separator), or set sep")
-    return DataError(f"{table.path}: cannot be parsed as {table.fmt} with separator {table.sep!r} "
-                     f"({error}); check format and sep")
-
-
-def _parquet_table(path: Path, data: bytes, names: tuple[str, ...]) -> _Table:
-    for engine in ("pyarrow", "fastparquet"):
-        try:
-            importlib.import_module(engine)
-            break
-        except ImportError:
-            continue
-    else:
-        raise DataError(f"{path}: reading Parquet needs pyarrow, which is not installed: "
-                        "`pip install pyarrow` (fastparquet works too), or convert the file to CSV")
-    try:
-        with warnings.catch_warnings():  # pandas 3 deprecates fastparquet; it still reads fine
-            warnings.filterwarnings("ignore", message=".*fastparquet.*deprecated")
-            frame = pd.read_parquet(io.BytesIO(data), engine=engine)
-    except Exception as e:  # noqa: BLE001 - every engine raises its own types
-        raise DataError(f"{path}: not a readable Parquet file ({type(e).__name__}: {e}); check the "
-                        "file, or set format to csv/tsv/inter if it is text") from None
-    col_names = [str(c) for c in frame.columns]
-    if names:
-        if len(names) != len(col_names):
-            raise DataError(f"{path}: the file has {len(col_names)} columns "
-                            f"({', '.join(col_names)}) but names gives {len(names)}; give one "
-                            "name per column")
-        col_names = list(names)
-    frame = frame.reset_index(drop=True)
-    frame.columns = range(len(col_names))
-    return _Table(path, frame, col_names, header=True, fmt="parquet")
-
-
-def _open(path: Path, fmt: str, sep: str | None, header: bool, names: tuple[str, ...]) -> _Table:
-    data = _read_bytes(path)
-    fmt = _format(path, data, fmt)
-    if fmt == "parquet":
-        if not data:
-            raise DataError(f"{path} is empty (0 bytes): point the config at the right file")
-        return _parquet_table(path, data, names)
-    if fmt == "inter" and not header:
-        raise DataError(f"{path}: RecBole files always have a `name:type` header; drop "
-                        "header = false, or set format to tsv")
-    return _text_table(path, data, fmt, sep, header, names)
-
-
 # ---------------------------------------------------------------- columns
 
 
@@ -512,7 +156,7 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _ids(table: _Table, pos: int, key: str) -> np.ndarray:
+def _ids(table: Table, pos: int, key: str) -> np.ndarray:
     """A column of ids: int64 when every value reads as an integer, else str; none missing."""
     s, name = table.frame[pos], table.names[pos]
     records = table.frame.index.to_numpy()
@@ -541,7 +185,7 @@ def _ids(table: _Table, pos: int, key: str) -> np.ndarray:
     return t.to_numpy(dtype=str)
 
 
-def _numbers(table: _Table, pos: int, key: str, what: str,
+def _numbers(table: Table, pos: int, key: str, what: str,
              fix: str) -> tuple[np.ndarray, np.ndarray]:
     """(float64 values, missing mask) of a numeric column; text that is not a number is an error."""
     s, name = table.frame[pos], table.names[pos]
@@ -564,7 +208,7 @@ def _numbers(table: _Table, pos: int, key: str, what: str,
     return v, missing
 
 
-def _timestamps(table: _Table, pos: int) -> np.ndarray:
+def _timestamps(table: Table, pos: int) -> np.ndarray:
     """int64 unix seconds: numbers (seconds) or ISO 8601 text; in [1970, 2100)."""
     s, name = table.frame[pos], table.names[pos]
     records = table.frame.index.to_numpy()
@@ -623,7 +267,7 @@ def _seconds(dt: pd.Series) -> np.ndarray:
                                                                                  na_value=np.nan)
 
 
-def _optional_column(table: _Table, ref: str | int | None, key: str) -> int | None:
+def _optional_column(table: Table, ref: str | int | None, key: str) -> int | None:
     if ref == "":
         return None
     if ref is None:  # RecBole: its own column names
@@ -636,7 +280,7 @@ def _optional_column(table: _Table, ref: str | int | None, key: str) -> int | No
 # ---------------------------------------------------------------- features
 
 
-def _feature_columns(table: _Table, pos: int, max_categories: int
+def _feature_columns(table: Table, pos: int, max_categories: int
                      ) -> tuple[sp.csr_matrix | None, list[str], str | None, int]:
     """(matrix over the file's rows, column names, reason when skipped, values filled with 0)."""
     s, name = table.frame[pos], table.names[pos]
@@ -695,8 +339,8 @@ def _feature_columns(table: _Table, pos: int, max_categories: int
 def _features(value: str, key_ref: str | int | None, default_key: str, ids: np.ndarray, what: str,
               cfg: FilesConfig, ctx: LoadContext) -> tuple[FeatureTable, dict[str, Any]]:
     setting = f"{what}_features"
-    path = _resolve(value, ctx, setting)
-    table = _open(path, "auto", None, True, ())
+    path = resolve_path(value, ctx, setting)
+    table = open_table(path, "auto", None, True, ())
     key_pos = table.column(key_ref if key_ref is not None else default_key, f"{what}_key")
     table.drop_blank()
     if table.frame.empty:
@@ -751,10 +395,10 @@ def _features(value: str, key_ref: str | int | None, default_key: str, ids: np.n
 
 
 def _paths(cfg: FilesConfig, ctx: LoadContext) -> list[Path]:
-    paths = [_resolve(cfg.path, ctx, "path")]
+    paths = [resolve_path(cfg.path, ctx, "path")]
     for key in ("item_features", "user_features"):
         if getattr(cfg, key) is not None:
-            paths.append(_resolve(getattr(cfg, key), ctx, key))
+            paths.append(resolve_path(getattr(cfg, key), ctx, key))
     return paths
 
 
@@ -762,13 +406,13 @@ def fingerprint(cfg: FilesConfig, ctx: LoadContext) -> str:
     """sha256 over the bytes of the interaction file and the feature files."""
     h = hashlib.sha256()
     for path in _paths(cfg, ctx):
-        h.update(_file_sha256(path).encode() + b"\x1e")
+        h.update(file_sha256(path).encode() + b"\x1e")
     return h.hexdigest()
 
 
 def load(cfg: FilesConfig, ctx: LoadContext) -> Dataset:
     path = _paths(cfg, ctx)[0]
-    table = _open(path, cfg.format, cfg.sep, cfg.header, cfg.names)
+    table = open_table(path, cfg.format, cfg.sep, cfg.header, cfg.names)
     pos = {"user": table.column(cfg.user, "user"), "item": table.column(cfg.item, "item")}
     for key in ("rating", "timestamp"):
         p = _optional_column(table, getattr(cfg, key), key)
