@@ -30,6 +30,7 @@ from functools import partial
 import jax
 import numpy as np
 import optax
+from recbench_builtin.models.factorization import _bpr_loss
 
 from recbench import Interactions
 from recbench.config import from_mapping
@@ -37,7 +38,6 @@ from recbench.plugins import load_plugins
 from recbench.registry import Registry
 from recbench.specs import ModelContext
 from recbench.train import fit_loop
-from recbench_builtin.models.factorization import _bpr_loss
 
 
 def make_interactions(n_users: int, n_items: int, n_target: int, seed: int) -> Interactions:

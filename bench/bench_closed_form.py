@@ -139,11 +139,16 @@ def ref_item_knn(train, knn: int, shrink: float, k: int) -> float:
 
 def run_one(name: str, args: argparse.Namespace) -> dict:
     import jax
+    from recbench_builtin.metrics import METRICS
+    from recbench_builtin.models.linear import (
+        EASEConfig,
+        EASEModel,
+        IALSConfig,
+        IALSModel,
+    )
+    from recbench_builtin.models.neighborhood import KNNConfig, KNNModel
 
     from recbench.evaluate import evaluate_ranking
-    from recbench_builtin.metrics import METRICS
-    from recbench_builtin.models.linear import EASEConfig, EASEModel, IALSConfig, IALSModel
-    from recbench_builtin.models.neighborhood import KNNConfig, KNNModel
 
     train, test = make_data(args.users, args.items, args.train_per_user, args.seed)
     data_rss = rss_mb()

@@ -33,7 +33,6 @@ import numpy as np
 from recbench import Interactions, MetricSpec, UserBatch
 from recbench.evaluate import evaluate_ranking
 
-
 # ---------------------------------------------------------------- synthetic data
 
 

@@ -35,7 +35,6 @@ SIZES = {
 def child(size: str, all_signals: bool, popularity: float) -> None:
     """Run in a fresh process: generate once, print one JSON line."""
     import numpy as np
-
     from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
 
     extra = {"content": 1.0, "sequential": 0.3, "cold_item_fraction": 0.1} if all_signals else {}

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _ml100k import load, published_folds
 
 from recbench import Dataset, Interactions
 from recbench.config import from_mapping
@@ -44,26 +43,11 @@ from recbench.registry import Registry
 from recbench.specs import ModelContext
 from recbench.split import KFoldConfig, RatioConfig, kfold, ratio
 
-DATA = Path(os.environ.get("RECBENCH_TEST_DATA", Path(__file__).resolve().parents[2] / "shared"
-                           / "datasets")) / "ml-100k"
 RECBOLE_BPR = {"ndcg@10": 0.2768, "recall@10": 0.2368, "hit@10": 0.7614, "precision@10": 0.1901,
                "mrr@10": 0.4519}
 RECBOLE_NEUMF_MEASURED = {"ndcg@10": 0.2778}  # BENCHMARKS.md, RecBole 1.2.1 on our machine
 SURPRISE_RMSE = {"biased-mf": 0.934, "svdpp": 0.919}
 REGISTRY = Registry.build(load_plugins(allow=set()))
-
-
-def load_ml100k() -> Dataset:
-    """The ``ml-100k`` dataset plugin on the shared copy, or ``u.data`` read directly."""
-    if "ml-100k" in REGISTRY.names("dataset"):
-        from recbench.specs import LoadContext
-
-        spec = REGISTRY.spec("dataset", "ml-100k")
-        cfg = from_mapping(spec.config, {"path": str(DATA)})
-        return spec.load(cfg, LoadContext(None, Path("/tmp/recbench-quality-cache")))
-    raw = np.loadtxt(DATA / "u.data", dtype=np.int64)
-    return Dataset.from_arrays("ml-100k", raw[:, 0], raw[:, 1], raw[:, 2].astype(np.float32),
-                               raw[:, 3])
 
 
 def fit(name: str, overrides: dict[str, Any], train: Interactions, valid: Interactions | None,
@@ -114,15 +98,19 @@ def ranking_run(ds: Dataset, name: str, overrides: dict[str, Any], seeds: list[i
 # ---------------------------------------------------------------- rating (biased MF, SVD++)
 
 
-def rating_run(ds: Dataset, name: str, overrides: dict[str, Any], seed: int = 0,
-               tune: bool = False) -> list[float]:
-    rmse = [REGISTRY.spec("metric", "rmse")]
-    x = ds.interactions
-    scores = []
+def random_folds(ds: Dataset, seed: int = 0):
+    """Surprise's protocol: one random 5-fold partition of all ratings."""
     for fold in range(5):
-        split = kfold(x, KFoldConfig(k=5, fold=fold, by="interactions"),
+        split = kfold(ds.interactions, KFoldConfig(k=5, fold=fold, by="interactions"),
                       derive_rng(seed, "split", ds.name, ds.checksum))
-        train = split.train
+        yield fold, split.train, split.test
+
+
+def rating_run(ds: Dataset, name: str, overrides: dict[str, Any], seed: int = 0,
+               tune: bool = False, folds: Any = None) -> list[float]:
+    rmse = [REGISTRY.spec("metric", "rmse")]
+    scores = []
+    for fold, train, test in (folds if folds is not None else random_folds(ds, seed)):
         pick = derive_rng(seed, "inner-valid", name, fold).random(len(train)) < 0.1
         inner_train, inner_valid = train.subset(~pick), train.subset(pick)
         key = derive_key(seed, "model", name, ds.name, fold)
@@ -140,8 +128,8 @@ def rating_run(ds: Dataset, name: str, overrides: dict[str, Any], seed: int = 0,
         epochs = int(probe.timings["best_epoch"])
         fitted = fit(name, {**overrides, "epochs": epochs}, train, None, key, "rating")
         fit_s = time.perf_counter() - t0
-        res = evaluate_points(fitted, users=split.test.user, items=split.test.item,
-                              target=split.test.rating, metrics=rmse)
+        res = evaluate_points(fitted, users=test.user, items=test.item, target=test.rating,
+                              metrics=rmse)
         print(f"  fold {fold}: rmse={res.metrics['rmse']:.4f} (epochs {epochs} from the inner "
               f"validation; fit {fit_s:.1f} s incl. the probe, compile "
               f"{fitted.timings['fit_compile_s']:.2f} s, epoch "
@@ -167,7 +155,7 @@ def main() -> None:
     ap.add_argument("--svdpp", type=json.loads, default=None)
     ap.add_argument("--tune", action="store_true")
     args = ap.parse_args()
-    ds = load_ml100k()
+    ds = load(REGISTRY)
     x = ds.interactions
     print(f"ML-100K: {x.n_users} users x {x.n_items} items, {len(x):,} ratings "
           f"(checksum {ds.checksum[:24]})")
@@ -205,6 +193,9 @@ def main() -> None:
             scores = rating_run(ds, name, overrides)
             print(f"{name} RMSE over 5 folds: {mean_std(scores)}   Surprise "
                   f"{SURPRISE_RMSE[name]:.3f}")
+            print(f"\n{name} {overrides}, published u1..u5 folds, RMSE")
+            scores = rating_run(ds, name, overrides, folds=published_folds(ds))
+            print(f"{name} RMSE over u1..u5: {mean_std(scores)}")
     print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

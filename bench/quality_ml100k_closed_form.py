@@ -33,14 +33,13 @@ import argparse
 import itertools
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import jax
-import numpy as np
+from _ml100k import DATA, load, published_folds
 
-from recbench import Dataset, Interactions, LoadContext
+from recbench import Dataset, Interactions
 from recbench.config import from_mapping
 from recbench.evaluate import evaluate_points, evaluate_ranking
 from recbench.plugins import load_plugins
@@ -48,7 +47,7 @@ from recbench.random import derive_key, derive_rng
 from recbench.registry import Registry
 from recbench.specs import ModelContext
 
-DEFAULT_DATA = Path(os.environ.get("RECBENCH_TEST_DATA", "/work/shared/datasets")) / "ml-100k"
+DEFAULT_DATA = DATA
 
 GRIDS: dict[str, dict[str, list]] = {
     "ease": {"l2": [50.0, 100.0, 200.0, 350.0, 500.0, 800.0, 1200.0]},
@@ -69,21 +68,6 @@ REFERENCE = {
                                                       "precision@10": 0.2913},
 }
 SURPRISE_KNN_BASELINE_RMSE = 0.931
-
-
-def load_ml100k(registry: Registry, data: Path) -> tuple[Dataset, str]:
-    """Through the registered ``ml-100k`` dataset plugin when there is one, else from u.data."""
-    if "ml-100k" in registry.names("dataset"):
-        try:
-            spec = registry.spec("dataset", "ml-100k")
-            cfg = from_mapping(spec.config, {"path": str(data)})
-            ctx = LoadContext(data_dir=data.parent, cache_dir=Path(tempfile.mkdtemp()))
-            return spec.load(cfg, ctx), "registered dataset plugin 'ml-100k'"
-        except Exception as e:  # noqa: BLE001 - fall back to the raw file, and say so
-            print(f"(dataset plugin 'ml-100k' failed: {e}; reading u.data directly)")
-    a = np.loadtxt(data / "u.data", dtype=np.int64)
-    return (Dataset.from_arrays("ml-100k", a[:, 0], a[:, 1], a[:, 2].astype(np.float32), a[:, 3]),
-            f"Dataset.from_arrays({data / 'u.data'})")
 
 
 def grid(name: str) -> list[dict]:
@@ -133,7 +117,7 @@ def run_ranking(registry: Registry, ds: Dataset, models: list[str], seeds: list[
 
     print(f"\nML-100K, per-user random 8:1:1 (ratio splitter), K=10, full ranking, "
           f"seeds {seeds}: mean ± std over seeds")
-    print(f"| model | NDCG@10 | Recall@10 | Precision@10 | valid NDCG@10 | chosen configs |")
+    print("| model | NDCG@10 | Recall@10 | Precision@10 | valid NDCG@10 | chosen configs |")
     print("|---|---|---|---|---|---|")
     for name in models:
         rows = results[name]
@@ -210,16 +194,8 @@ def run_rating(registry: Registry, ds: Dataset, data: Path) -> None:
             yield fold, splitter.split(x, cfg, derive_rng(0, "split", ds.name, ds.checksum))
 
     def folds_published():
-        ids = {int(v): i for i, v in enumerate(ds.user_ids)}, {int(v): i for i, v in
-                                                               enumerate(ds.item_ids)}
-        for fold in range(1, 6):
-            parts = []
-            for suffix in ("base", "test"):
-                a = np.loadtxt(data / f"u{fold}.{suffix}", dtype=np.int64)
-                u = np.array([ids[0][v] for v in a[:, 0]])
-                i = np.array([ids[1][v] for v in a[:, 1]])
-                parts.append(Interactions(u, i, x.n_users, x.n_items, a[:, 2].astype(np.float32)))
-            yield fold, parts
+        for fold, train, test in published_folds(ds, data):
+            yield fold, (train, test)
 
     print(f"\nML-100K rating prediction, kNN-baseline, RMSE (Surprise benchmark, 5-fold: "
           f"kNN-baseline {SURPRISE_KNN_BASELINE_RMSE}, SVD 0.934)")
@@ -253,7 +229,7 @@ def main() -> None:
     args = ap.parse_args()
 
     registry = Registry.build(load_plugins())
-    ds, source = load_ml100k(registry, args.data)
+    ds, source = load(registry, args.data), "registered dataset plugin 'ml-100k'"
     x = ds.interactions
     print(f"ML-100K from {source}: {x.n_users} users x {x.n_items} items, {len(x):,} ratings; "
           f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs")
