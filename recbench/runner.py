@@ -219,6 +219,7 @@ class Runner:
         x = ds.interactions
         ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task)
         key = derive_key(trial.seed, "model", model.display, ds.name)
+        memory_scope = provenance.reset_peak_host()
         t0 = time.perf_counter()
         fitted = spec.factory(cfg, ctx).fit(split.train, valid=split.valid, key=key)
         jax.block_until_ready(getattr(fitted, "__dict__", None))
@@ -243,6 +244,7 @@ class Runner:
         timings = {"fit_s": fit_s, **getattr(fitted, "timings", {}), **result.timings}
         extra = {"counts": result.counts, "n_parameters": provenance.parameter_count(fitted),
                  "memory": {"peak_host_mb": provenance.peak_host_mb(),
+                            "peak_host_scope": memory_scope,
                             "peak_device_mb": provenance.peak_device_mb(self.device)}}
         return result.metrics, result.per_user, timings, extra
 

@@ -66,6 +66,7 @@ def test_run_stores_metrics_and_provenance(tmp_path):
         assert prov["versions"]["jax"] and prov["hardware"]["device_count"] >= 1
         assert set(r["timings"]) >= {"fit_s", "score_s", "rank_s", "eval_compile_s"}
         assert r["counts"]["users_evaluated"] > 0
+        assert 0 < r["memory"]["peak_host_mb"] and r["memory"]["peak_host_scope"] in ("trial", "process")
         assert r["identity"]["seed"] == r["seed"]
     # planted popularity skew: a harness that ranks random above most-popular is broken
     assert np.mean(by_model["most-popular"]) > np.mean(by_model["random"]) + 0.05
