@@ -185,18 +185,23 @@ def _ids(table: Table, pos: int, key: str) -> np.ndarray:
     return t.to_numpy(dtype=str)
 
 
+def _as_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None, np.ndarray]:
+    """(float64 values, missing mask, the column as text or None, not-a-number mask)."""
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        v = s.to_numpy(np.float64, na_value=np.nan)
+        return v, np.isnan(v), None, np.zeros(len(v), bool)
+    t, missing = _text(s)
+    v = pd.to_numeric(t.where(~missing, None), errors="coerce").to_numpy(np.float64)
+    return v, missing, t, np.isnan(v) & ~missing
+
+
 def _numbers(table: Table, pos: int, key: str, what: str,
              fix: str) -> tuple[np.ndarray, np.ndarray]:
     """(float64 values, missing mask) of a numeric column; text that is not a number is an error."""
     s, name = table.frame[pos], table.names[pos]
     records = table.frame.index.to_numpy()
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        v = s.to_numpy(np.float64, na_value=np.nan)
-        missing = np.isnan(v)
-    else:
-        t, missing = _text(s)
-        v = pd.to_numeric(t.where(~missing, None), errors="coerce").to_numpy(np.float64)
-        bad = np.isnan(v) & ~missing
+    v, missing, t, bad = _as_float(s)
+    if t is not None:
         if bad.any():
             row = _first(bad)
             raise table.error(records[row], name, f"{t.iloc[row]!r} is not a number ({key} holds "
@@ -217,13 +222,8 @@ def _timestamps(table: Table, pos: int) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s):
         missing = s.isna().to_numpy()
         v = _seconds(s)
-    elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        v = s.to_numpy(np.float64, na_value=np.nan)
-        missing = np.isnan(v)
     else:
-        t, missing = _text(s)
-        v = pd.to_numeric(t.where(~missing, None), errors="coerce").to_numpy(np.float64)
-        bad = np.isnan(v) & ~missing
+        v, missing, t, bad = _as_float(s)
         if bad.any():  # not numbers: ISO 8601 dates/times?
             dt = pd.to_datetime(t.where(~missing, None), format="ISO8601", utc=True,
                                 errors="coerce")
