@@ -201,11 +201,10 @@ def _numbers(table: Table, pos: int, key: str, what: str,
     s, name = table.frame[pos], table.names[pos]
     records = table.frame.index.to_numpy()
     v, missing, t, bad = _as_float(s)
-    if t is not None:
-        if bad.any():
-            row = _first(bad)
-            raise table.error(records[row], name, f"{t.iloc[row]!r} is not a number ({key} holds "
-                              f"{what})", fix, int(bad.sum()))
+    if bad.any():
+        row = _first(bad)
+        raise table.error(records[row], name, f"{t.iloc[row]!r} is not a number ({key} holds "
+                          f"{what})", fix, int(bad.sum()))
     infinite = np.isinf(v)
     if infinite.any():
         raise table.error(records[_first(infinite)], name, f"the {what} is infinite", fix,
