@@ -9,8 +9,10 @@ Two protocols, each as the published figure was made:
 - rating (Surprise's benchmark): 5-fold random k-fold over all ratings (``kfold``,
   by="interactions"), RMSE. Reference: SVD 0.934, SVD++ 0.919.
 
-Splits and model keys are derived exactly as ``recbench run`` derives them (seed, dataset name and
-checksum), so a TOML experiment with the same settings gives the same numbers. Hyperparameters are
+For ranking, splits and model keys are derived exactly as ``recbench run`` derives them (seed,
+dataset name and checksum), so a TOML experiment with the same settings gives the same numbers. The
+rating part is not a plain ``recbench run``: it fits a probe on an inner validation share of each
+fold to choose the epoch count, then refits. Hyperparameters are
 chosen on validation data only: the ranking split's validation part; for rating prediction a 10%
 random share of each fold's *training* ratings (early stopping picks the epoch count, then the model
 is refitted on the whole training fold for that many epochs). Test data is never looked at to choose

@@ -166,7 +166,10 @@ class Protocol:
     metrics: tuple[str, ...] = ("precision", "recall", "ndcg", "hit", "mrr", "map")
     ks: tuple[int, ...] = (10,)
     batch_size: int = 256
-    mask_valid_in_test: bool = True  # validation items are known history at test time
+    mask_valid_in_test: bool = True  # validation items are masked at test time
+    # What the model sees as a user's history when scoring the test set: "train" (RecBole's
+    # general-model protocol) or "train+valid" (the full prefix, as sequential protocols use).
+    history: Literal["train", "train+valid"] = "train"
     binary_threshold: float = 4.0  # rating >= threshold is a positive label (task binary)
 
     def __post_init__(self) -> None:
@@ -187,9 +190,11 @@ class Experiment:
         check(len(self.datasets) > 0, "experiment needs at least one dataset")
         check(len(self.models) > 0, "experiment needs at least one model")
         check(len(self.seeds) > 0, "experiment needs at least one seed")
-        labels = [m.display for m in self.models]
-        dup = {x for x in labels if labels.count(x) > 1}
-        check(not dup, f"model labels must be unique, repeated: {sorted(dup)}; set `label`")
+        for kind, parts in (("model", self.models), ("dataset", self.datasets)):
+            labels = [c.display for c in parts]
+            dup = {x for x in labels if labels.count(x) > 1}
+            check(not dup, f"{kind} labels must be unique, repeated: {sorted(dup)}; set `label`")
+        check(len(set(self.seeds)) == len(self.seeds), f"seeds must be unique, got {list(self.seeds)}")
 
 
 def load_experiment(path: str | Path) -> Experiment:

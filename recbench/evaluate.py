@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .data import Interactions, UserBatch
-from .errors import ModelError
+from .errors import DataError, ModelError
 from .timing import CompileClock
 from .specs import MetricSpec, PointContext, RankingContext
 
@@ -121,8 +121,11 @@ def _rank(scores: jax.Array, seen_mask: jax.Array, relevant: jax.Array, k_max: i
         rows = jnp.arange(b)[:, None]
         order = jnp.argsort(-masked, axis=1, stable=True)
         position = jnp.zeros_like(order).at[rows, order].set(jnp.arange(n)[None, :])
-        ranks = jnp.take_along_axis(position, jnp.minimum(relevant, n - 1), axis=1)
-        out["ranks"] = jnp.where(relevant < n, ranks, -1)
+        clipped = jnp.minimum(relevant, n - 1)
+        ranks = jnp.take_along_axis(position, clipped, axis=1)
+        # Padding and relevant items masked as seen take no part in AUC.
+        candidate = (relevant < n) & ~jnp.take_along_axis(seen_mask, clipped, axis=1)
+        out["ranks"] = jnp.where(candidate, ranks, -1)
     return out
 
 
@@ -254,7 +257,7 @@ def evaluate_ranking(fitted: Any, *, train: Interactions, test: Interactions,
         "eval_total_s": time.perf_counter() - t_start,
     }
     counts = {"users_evaluated": len(users),
-              "users_excluded": int((known.user_counts > 0).sum() - len(users)),
+              "users_excluded": int(((known.user_counts > 0) & (test.user_counts == 0)).sum()),
               "batch_size": batch_size, "batches": len(batches)}
     return EvalResult(values, per_user, users, timings, counts)
 
@@ -326,6 +329,9 @@ def binary_pairs(test: Interactions, known: Interactions, threshold: float,
         if not clash.any():
             break
         neg[clash] = rng.integers(0, test.n_items, int(clash.sum()))
+    else:
+        raise DataError("binary task: could not draw a negative item for every test pair (users "
+                        "who interacted with nearly every item); use data with ratings instead")
     users = np.concatenate([test.user, test.user])
     items = np.concatenate([test.item, neg])
     label = np.concatenate([np.ones(len(test)), np.zeros(len(test))])

@@ -118,14 +118,24 @@ class Runner:
               seed: int) -> Trial:
         mspec, mcfg = resolve(self.registry, "model", model, "model")
         _, dcfg = resolve(self.registry, "dataset", ds_component, "dataset")
+        p = self.experiment.protocol
+        plugins = {f"{kind}:{name}": self._plugin_version(kind, name) for kind, name in
+                   [("model", model.name), ("dataset", ds_component.name),
+                    ("splitter", p.split.name), *(("metric", m) for m in p.metrics)]}
         identity = {
-            "dataset": {"name": ds_component.name, "config": to_dict(dcfg), "checksum": getattr(ds, "checksum", None)},
-            "protocol": to_dict(self.experiment.protocol),
+            "dataset": {"name": ds_component.name, "label": ds_component.display,
+                        "config": to_dict(dcfg), "checksum": getattr(ds, "checksum", None)},
+            "protocol": to_dict(p),
             "model": {"name": model.name, "label": model.display, "config": to_dict(mcfg)},
             "seed": seed,
             "recbench": __version__,
+            "plugins": plugins,  # a plugin upgrade must not reuse results of the old version
         }
-        return Trial(config_hash(identity)[:32], ds_component.name, model.display, seed, identity)
+        return Trial(config_hash(identity)[:32], ds_component.display, model.display, seed, identity)
+
+    def _plugin_version(self, kind: str, name: str) -> str:
+        entry = self.registry.get(kind, name)
+        return f"{entry.distribution} {entry.version}"
 
     # ------------------------------------------------------------------ run
 
@@ -164,7 +174,7 @@ class Runner:
                         record, per_user = _failed(trial, split, "preparing the data"), {}
                     else:
                         record, per_user = self.run_trial(ds, split, model, trial)
-                    self.store.put(record, per_user)
+                    record = self._store(record, per_user, trial)
                     self._call_hook("trial_finished", record=record)
                     done += 1
         self.progress(done, len(trials), "done")
@@ -172,6 +182,18 @@ class Runner:
                    else _failed_record(self.store, t) for t in trials]
         self._call_hook("run_finished", experiment=self.experiment, records=records)
         return records
+
+    def _store(self, record: dict[str, Any], per_user: dict[str, np.ndarray], trial: Trial
+               ) -> dict[str, Any]:
+        """Store a trial; a record that cannot be stored becomes a stored failure, never a crash."""
+        try:
+            self.store.put(record, per_user)
+            return record
+        except Exception as e:  # noqa: BLE001 - e.g. a plugin's non-JSON timing value
+            failed = {**_failed(trial, e, "storing the result"),
+                      "provenance": record.get("provenance")}
+            self.store.put(failed)
+            return failed
 
     def _call_hook(self, name: str, **kwargs: Any) -> None:
         # In pluggy's call order, each implementation given only the arguments it declares. A
@@ -217,7 +239,8 @@ class Runner:
             raise RecbenchError(f"model {spec.name!r} needs {', '.join(missing)}, which dataset "
                                 f"{ds.name!r} does not have")
         x = ds.interactions
-        ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task)
+        ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task,
+                           p.binary_threshold)
         key = derive_key(trial.seed, "model", model.display, ds.name)
         memory_scope = provenance.reset_peak_host()
         t0 = time.perf_counter()
@@ -226,10 +249,10 @@ class Runner:
         fit_s = time.perf_counter() - t0
         metrics = [self.registry.spec("metric", m) for m in p.metrics]
         if p.task == "ranking":
-            known = split.train
-            if p.mask_valid_in_test and split.valid is not None:
-                known = Interactions.concat(split.train, split.valid)
-            result = evaluate_ranking(fitted, train=split.train, test=split.test, known=known,
+            with_valid = _with_valid(split)
+            known = with_valid if p.mask_valid_in_test else split.train
+            history = with_valid if p.history == "train+valid" else split.train
+            result = evaluate_ranking(fitted, train=history, test=split.test, known=known,
                                       metrics=metrics, ks=p.ks, batch_size=p.batch_size)
         else:
             test = split.test
@@ -237,16 +260,22 @@ class Runner:
                 raise RecbenchError(f"task 'rating' needs ratings; dataset {ds.name!r} has none")
             users, items, target = (
                 (test.user, test.item, test.rating) if p.task == "rating" else
-                binary_pairs(test, split.train, p.binary_threshold,
+                binary_pairs(test, _with_valid(split), p.binary_threshold,
                              derive_rng(trial.seed, "negatives", ds.name)))
             result = evaluate_points(fitted, users=users, items=items, target=target,
                                      metrics=metrics)
         timings = {"fit_s": fit_s, **getattr(fitted, "timings", {}), **result.timings}
+        timings = {k: float(v) if isinstance(v, (int, float, np.number)) else v
+                   for k, v in timings.items()}
         extra = {"counts": result.counts, "n_parameters": provenance.parameter_count(fitted),
                  "memory": {"peak_host_mb": provenance.peak_host_mb(),
                             "peak_host_scope": memory_scope,
                             "peak_device_mb": provenance.peak_device_mb(self.device)}}
         return result.metrics, result.per_user, timings, extra
+
+
+def _with_valid(split: Split) -> Interactions:
+    return split.train if split.valid is None else Interactions.concat(split.train, split.valid)
 
 
 def _failed(trial: Trial, error: BaseException, stage: str) -> dict[str, Any]:

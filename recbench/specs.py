@@ -89,6 +89,7 @@ class ModelContext:
     item_features: Any = None
     user_features: Any = None
     task: str = "ranking"  # what the model is trained for: "rating" predicts ratings, "binary" probabilities
+    binary_threshold: float = 4.0  # task "binary": a rating >= this is a positive (the protocol's)
 
 
 # ---------------------------------------------------------------- datasets

@@ -37,7 +37,7 @@ def test_malformed_toml_names_the_file(tmp_path):
         load_experiment(tmp_path / "missing.toml")
 
 
-@given(seeds=st.lists(st.integers(0, 2**31), min_size=1, max_size=4),
+@given(seeds=st.lists(st.integers(0, 2**31), min_size=1, max_size=4, unique=True),
        ks=st.lists(st.integers(1, 100), min_size=1, max_size=3),
        batch=st.integers(1, 4096), name=st.text(min_size=1, max_size=20))
 def test_experiment_round_trips_through_canonical_json(seeds, ks, batch, name):

@@ -17,6 +17,7 @@ from recbench.evaluate import evaluate_ranking
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
 from recbench.runner import RunOptions, Runner
+from recbench.store import ResultStore
 
 TINY = {"n_users": 80, "n_items": 40, "mean_per_user": 10}
 
@@ -172,3 +173,35 @@ def test_a_failing_dataset_is_recorded_and_other_datasets_run(tmp_path):
     records = run(tmp_path, exp, objects=(BadData(),))
     assert [r["status"] for r in records] == ["failed", "ok"]
     assert "disk on fire" in records[0]["error"] and records[0]["stage"] == "preparing the data"
+
+
+def test_leaderboard_never_averages_different_setups_or_datasets(tmp_path):
+    from recbench.report import leaderboard
+
+    def exp(ratios):
+        return from_mapping(Experiment, {
+            "datasets": [{"name": "synthetic", "config": TINY},
+                         {"name": "synthetic", "label": "flat", "config": {**TINY, "popularity": 0.0}}],
+            "models": [{"name": "most-popular"}],
+            "protocol": {"split": {"name": "ratio", "config": {"ratios": ratios}}}})
+
+    first = run(tmp_path, exp([0.8, 0.1, 0.1]))
+    assert [r["dataset"] for r in first] == ["synthetic", "flat"]
+    run(tmp_path, exp([0.5, 0.1, 0.4]))  # same results directory, another split
+    records = list(ResultStore(tmp_path / "results").records())
+    board = leaderboard(records)
+    assert len(board) == 4 and (board["seeds"] == 1).all()
+    assert board["model"].str.startswith("most-popular [").all()
+
+
+def test_auc_ignores_masked_test_items_and_exclusions_are_counted(registry):
+    # user 0: train {0, 1}, test {1, 5}; item 5 ranked first among candidates -> perfect AUC.
+    # user 1 has only test items (cold), user 2 only training items (excluded, counted).
+    train = Interactions([0, 0, 2], [0, 1, 3], 3, 8)
+    test = Interactions([0, 0, 1], [1, 5, 2], 3, 8)
+    scores = jnp.asarray(np.tile(np.arange(8)[::-1], (3, 1)).astype(np.float32))
+    scores = scores.at[0, 5].set(100.0)
+    metrics = [registry.spec("metric", m) for m in ("auc", "recall")]
+    r = evaluate_ranking(_TiedScores(scores), train=train, test=test, metrics=metrics, ks=(1,))
+    assert r.per_user["auc"][0] == 1.0
+    assert r.counts["users_evaluated"] == 2 and r.counts["users_excluded"] == 1

@@ -9,16 +9,35 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from ..config import config_hash
+
 COST_COLUMNS = {"fit_s": "fit s", "eval_total_s": "eval s"}
 
 
+def setup_of(record: dict[str, Any]) -> str:
+    """A short hash of everything that made a trial except its seed: trials average over seeds only
+    when they share it."""
+    identity = {k: v for k, v in record.get("identity", {}).items() if k != "seed"}
+    return config_hash(identity)[:8]
+
+
 def trial_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per successful trial: dataset, model, seed, metrics and timings."""
+    """One row per successful trial: dataset, model, seed, metrics and timings.
+
+    When one (dataset, model) was run under several setups (another split, config or version, e.g.
+    in a results directory reused after a change), the model name carries the setup hash, so
+    different setups are never averaged together.
+    """
     rows = []
+    records = [r for r in records if r.get("status") == "ok"]
+    setups: dict[tuple[str, str], set[str]] = {}
     for r in records:
-        if r.get("status") != "ok":
-            continue
-        row = {"dataset": r["dataset"], "model": r["model"], "seed": r["seed"]}
+        setups.setdefault((r["dataset"], r["model"]), set()).add(setup_of(r))
+    for r in records:
+        model = r["model"]
+        if len(setups[(r["dataset"], model)]) > 1:
+            model = f"{model} [{setup_of(r)}]"
+        row = {"dataset": r["dataset"], "model": model, "seed": r["seed"]}
         row.update(r["metrics"])
         row.update({k: r["timings"].get(k) for k in COST_COLUMNS})
         rows.append(row)

@@ -14,8 +14,8 @@ Training (:func:`recbench.train.fit_loop`): binary cross-entropy on every traini
 interacted with (label 0), drawn on the device each step; Adam; the model is split with
 ``nnx.split`` and the loop works on the parameter state (``nnx.merge`` inside the compiled step).
 Task ``binary`` with ratings: a training interaction is a positive when its rating is
->= ``positive_threshold`` (the protocol's default ``binary_threshold``, 4.0) and an explicit negative
-otherwise; ``predict`` returns ``sigmoid(logit)``. Early stopping on validation NDCG@``valid_k``
+>= the protocol's ``binary_threshold`` (``ModelContext.binary_threshold``), the same rule that labels
+the test pairs, and an explicit negative otherwise; ``predict`` returns ``sigmoid(logit)``. Early stopping on validation NDCG@``valid_k``
 (full ranking) in every task.
 
 Full ranking without a ``[B, n_items, 2d]`` tensor: the first MLP layer is split into its user and
@@ -69,7 +69,6 @@ class NeuMFConfig:
     eval_every: int = 1
     patience: int = 10
     valid_k: int = 10
-    positive_threshold: float = 4.0
 
     def __post_init__(self) -> None:
         for name in ("gmf_factors", "mlp_factors", "negatives", "epochs", "batch_size",
@@ -198,7 +197,7 @@ class NeuMFModel:
         model = NeuMF(train.n_users, train.n_items, cfg, rngs=nnx.Rngs(params=k_init))
         graphdef, params = nnx.split(model)
         if self.ctx.task == "binary" and train.rating is not None:
-            label = (train.rating >= cfg.positive_threshold).astype(np.float32)
+            label = (train.rating >= self.ctx.binary_threshold).astype(np.float32)
         else:
             label = np.ones(len(train), np.float32)
         loss = partial(_neumf_loss, graphdef=graphdef, n_items=train.n_items,
