@@ -112,7 +112,8 @@ class Runner:
     def make_split(self, ds: Dataset, seed: int) -> Split:
         p = self.experiment.protocol
         spec, cfg = resolve(self.registry, "splitter", p.split, "protocol.split")
-        return spec.split(ds.interactions, cfg, derive_rng(seed, "split", ds.name, ds.checksum))
+        data = ds if spec.takes_dataset else ds.interactions
+        return spec.split(data, cfg, derive_rng(seed, "split", ds.name, ds.checksum))
 
     def trial(self, ds_component: Component, ds: Dataset | Exception, model: Component,
               seed: int) -> Trial:

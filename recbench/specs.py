@@ -135,12 +135,17 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class SplitterSpec:
-    """``split(interactions, config, rng) -> Split``; all randomness from ``rng``."""
+    """``split(interactions, config, rng) -> Split``; all randomness from ``rng``.
+
+    With ``takes_dataset=True`` the first argument is the whole :class:`Dataset` instead (original
+    ids, features, side columns), for splits defined outside the interactions, e.g. given files.
+    """
 
     name: str
-    split: Callable[[Interactions, Any, np.random.Generator], Split]
+    split: Callable[[Any, Any, np.random.Generator], Split]
     config: type = NoConfig
     description: str = ""
+    takes_dataset: bool = False
 
 
 # ---------------------------------------------------------------- metrics

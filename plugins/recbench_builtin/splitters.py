@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from recbench import SplitterSpec, hookimpl
-from recbench.split import SPLITTERS
+from recbench import splitfiles, split
 
 
 @hookimpl
 def register_splitters() -> list[SplitterSpec]:
-    return list(SPLITTERS)
+    return [*split.SPLITTERS, *splitfiles.SPLITTERS]

@@ -11,6 +11,7 @@ from ..errors import RecbenchError
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .run_cmd import leaderboard_command, run_command
+from .split_cmd import split_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +29,7 @@ cli.add_command(run_command)
 cli.add_command(plugins_command)
 cli.add_command(leaderboard_command)
 cli.add_command(datasets_group)
+cli.add_command(split_group)
 
 
 def main(argv: list[str] | None = None) -> int:

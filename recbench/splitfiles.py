@@ -1,0 +1,123 @@
+"""Splits as plain files: export one, or split by given files (a published split such as ML-100K's
+u1..u5, or one exported from another framework).
+
+Files are tab-separated, one interaction per line, original user and item ids in the first two
+columns (rating and timestamp may follow; they are taken from the dataset, not the file). A line
+whose (user, item) is not in the dataset is an error naming the file and the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import check, to_dict
+from .data import Dataset, Interactions, Split
+from .errors import DataError
+from .specs import SplitterSpec
+
+PARTS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class GivenConfig:
+    train: str = ""
+    test: str = ""
+    valid: str = ""  # optional
+    sep: str = "\t"
+    header: bool = False  # the first line holds column names
+
+    def __post_init__(self) -> None:
+        check(bool(self.train) and bool(self.test),
+              "given split: set train and test to the split's files, e.g. "
+              "config = {train = \"u1.base\", test = \"u1.test\"}")
+        check(len(self.sep) > 0, "given split: sep must not be empty")
+
+
+def _read_pairs(path: Path, cfg: GivenConfig) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"given split: {path} does not exist")
+    frame = pd.read_csv(path, sep=cfg.sep, header=0 if cfg.header else None, usecols=[0, 1],
+                        dtype=str, keep_default_na=False, engine="python" if len(cfg.sep) > 1 else "c")
+    if frame.empty:
+        raise DataError(f"given split: {path} holds no interaction")
+    return frame
+
+
+def _positions(ids: np.ndarray, values: pd.Series, path: Path, what: str, first_line: int
+               ) -> np.ndarray:
+    """Internal ids of the original ``values`` (text), -1 where unknown."""
+    if ids.dtype.kind in "iu":
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"given split: {path}, line {row + first_line}: {what} id "
+                            f"{values.iloc[row]!r} is not an integer like the dataset's ids")
+        wanted = parsed.to_numpy(np.int64)
+    else:
+        wanted = values.to_numpy(str)
+        ids = ids.astype(str)
+    order = np.argsort(ids, kind="stable")
+    at = np.clip(np.searchsorted(ids[order], wanted), 0, len(ids) - 1)
+    found = ids[order][at] == wanted
+    return np.where(found, order[at], -1)
+
+
+def _rows(ds: Dataset, path: Path, cfg: GivenConfig) -> np.ndarray:
+    """Dataset rows listed in ``path`` (the first row of a repeated pair)."""
+    x = ds.interactions
+    frame = _read_pairs(path, cfg)
+    first_line = 2 if cfg.header else 1
+    users = _positions(ds.user_ids, frame.iloc[:, 0], path, "user", first_line)
+    items = _positions(ds.item_ids, frame.iloc[:, 1], path, "item", first_line)
+    keys, first_row = np.unique(x.user.astype(np.int64) * x.n_items + x.item, return_index=True)
+    wanted = users * x.n_items + items
+    at = np.clip(np.searchsorted(keys, wanted), 0, len(keys) - 1)
+    missing = (users < 0) | (items < 0) | (keys[at] != wanted)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            f"given split: {path}, line {row + first_line}: user {frame.iloc[row, 0]!r} item "
+            f"{frame.iloc[row, 1]!r} is not in dataset {ds.name!r} ({int(missing.sum())} such "
+            f"lines); check the preprocessing (dedup, k-core) and that the files match the data")
+    return first_row[at]
+
+
+def given(ds: Dataset, cfg: GivenConfig, rng: np.random.Generator) -> Split:
+    """The split the files define; deterministic, ``rng`` unused."""
+    x = ds.interactions
+    part = {name: x.subset(_rows(ds, Path(getattr(cfg, name)), cfg))
+            for name in PARTS if getattr(cfg, name)}
+    return Split(train=part["train"], test=part["test"], valid=part.get("valid"),
+                 protocol={"splitter": "given", **to_dict(cfg)})
+
+
+def export(ds: Dataset, split: Split, out: Path) -> list[Path]:
+    """Write ``split`` as ``train.tsv`` / ``valid.tsv`` / ``test.tsv`` with original ids (plus
+    rating and timestamp when the data has them), readable by :func:`given` and other frameworks."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in PARTS:
+        part: Interactions | None = getattr(split, name)
+        if part is None:
+            continue
+        columns = {"user": ds.user_ids[part.user], "item": ds.item_ids[part.item]}
+        if part.rating is not None:
+            columns["rating"] = part.rating
+        if part.timestamp is not None:
+            columns["timestamp"] = part.timestamp
+        path = out / f"{name}.tsv"
+        pd.DataFrame(columns).to_csv(path, sep="\t", header=False, index=False)
+        written.append(path)
+    return written
+
+
+SPLITTERS: list[SplitterSpec] = [
+    SplitterSpec("given", given, GivenConfig,
+                 "the split defined by files of original ids (published splits, other frameworks)",
+                 takes_dataset=True),
+]
