@@ -23,6 +23,15 @@ from .specs import DatasetSpec, LoadContext
 FORMAT = 2
 
 
+def default_cache_dir() -> Path:
+    """``RECBENCH_CACHE_DIR``, else the per-user cache (``$XDG_CACHE_HOME/recbench``); never the
+    working directory, so parsed data never lands in a project checkout."""
+    env = os.environ.get("RECBENCH_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recbench"
+
+
 def load(spec: DatasetSpec, cfg: Any, ctx: LoadContext) -> Dataset:
     """``spec.load`` through the cache when the spec can fingerprint its source."""
     if spec.fingerprint is None:

@@ -13,7 +13,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class Trial:
 class RunOptions:
     results_dir: Path
     data_dir: Path | None = None
-    cache_dir: Path = Path(".")
+    cache_dir: Path = field(default_factory=datacache.default_cache_dir)
     device: str | None = None  # "cpu", "gpu", "tpu"; None = JAX's default backend
 
 

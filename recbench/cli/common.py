@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
 
+from ..datacache import default_cache_dir
 from ..plugins import load_plugins
 from ..registry import Registry
 
@@ -19,12 +18,7 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=None if stream.isatty() else 200)
 
 
-def cache_dir() -> Path:
-    """``RECBENCH_CACHE_DIR``, else the per-user cache (``$XDG_CACHE_HOME/recbench``)."""
-    env = os.environ.get("RECBENCH_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recbench"
+cache_dir = default_cache_dir
 
 
 def enable_compilation_cache() -> None:
