@@ -1,9 +1,11 @@
-"""Test-wide settings: strict dtype promotion, several host devices, caches in a temp dir."""
+"""Test-wide settings: strict dtype promotion, several host devices, caches in a temp dir, and the
+one rule for tests that need the real data sets in ``../shared/datasets``."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 # Before JAX initialises: several CPU devices so sharded code paths run, a private compile cache.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
@@ -13,6 +15,51 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+DATA_VAR = "RECBENCH_TEST_DATA"
+
+
+def shared_data_root() -> Path:
+    """``$RECBENCH_TEST_DATA``, else ``../shared/datasets`` next to the checkout."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    return Path(os.environ.get(DATA_VAR) or default)
+
+
+def require_shared_data(*relative: str) -> Path:
+    """The shared data folder, after checking that each ``relative`` path exists in it.
+
+    Missing data skips the test with a reason naming the variable to set; under CI (``CI=true``)
+    it fails instead, so a CI run never passes by skipping its real-data tests.
+    """
+    root = shared_data_root()
+    missing = [r for r in relative or ("",) if not (root / r).exists()]
+    if missing:
+        message = (f"real test data missing: {', '.join(str(root / m) for m in missing)}; set "
+                   f"{DATA_VAR} to a folder holding {', '.join(relative) or 'the data sets'} "
+                   f"(a copy of ../shared/datasets)")
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return root
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "shared_data(*paths): the test reads these paths under RECBENCH_TEST_DATA "
+                   "(default ../shared/datasets); skipped when missing, failed under CI=true")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before fixtures are set up, so a module fixture that parses the real data is never reached.
+    for mark in item.iter_markers("shared_data"):
+        require_shared_data(*mark.args)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``shared_data("ml-100k", ...)`` -> the shared data folder, or skip (fail under CI)."""
+    return require_shared_data
 
 
 @pytest.fixture(scope="session")

@@ -182,6 +182,7 @@ def test_csv_feature_files_infer_numeric_and_text_columns(tmp_path):
     assert np.asarray(ds.item_features.values)[:, 0].tolist() == [1, 2, 3]
 
 
+@pytest.mark.shared_data("ml-100k/u.data")
 def test_headerless_ml100k_excerpt_by_position_and_by_names(tmp_path):
     if not ML100K.is_file():
         pytest.fail(f"test data missing: {ML100K} (the shared ML-100K copy)")

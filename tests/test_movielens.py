@@ -98,6 +98,7 @@ def write_1m(d: Path, *, timestamps: bool = True) -> Path:
 # ---------------------------------------------------------------- real data
 
 
+@pytest.mark.shared_data("ml-100k")
 def test_real_ml100k_from_the_shared_copy():
     start = time.perf_counter()
     ds = load("ml-100k", data_dir=SHARED)
@@ -125,6 +126,7 @@ def test_real_ml100k_from_the_shared_copy():
     assert load("ml-100k", data_dir=ML100K).interactions.fingerprint == x.fingerprint
 
 
+@pytest.mark.shared_data("ml-100k")
 def test_cli_datasets_info_reports_ml100k_counts(capsys):
     from recbench.cli.main import main
 
@@ -135,6 +137,7 @@ def test_cli_datasets_info_reports_ml100k_counts(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.shared_data("ml-1m")
 def test_real_ml1m_from_the_shared_copy_without_timestamps():
     ds = load("ml-1m", data_dir=SHARED)
     x = ds.interactions
@@ -146,6 +149,7 @@ def test_real_ml1m_from_the_shared_copy_without_timestamps():
     assert len([c for c in ds.item_features.columns if c.startswith("genre_")]) == 18
 
 
+@pytest.mark.shared_data("ml-latest-small")
 def test_real_ml_latest_small_csv_layout():
     ds = load("ml-latest-small", data_dir=SHARED)
     x = ds.interactions
@@ -293,6 +297,7 @@ def test_missing_file_in_a_local_directory(tmp_path):
         from_mapping(ml.MovieLensConfig, {"path": " "})
 
 
+@pytest.mark.shared_data("ml-latest-small")
 def test_data_dir_itself_holding_another_release_is_not_used(monkeypatch):
     def no_download(release):
         raise DataError(f"would download {release.name}")

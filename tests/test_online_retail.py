@@ -59,6 +59,7 @@ def raw_lines() -> pd.DataFrame:
 # ---------------------------------------------------------------- embedded dataset
 
 
+@pytest.mark.shared_data("uci-online-retail/online_retail.csv.gz")
 def test_shipped_file_matches_recorded_checksums(embedded):
     data = resources.files("recbench_builtin.datasets").joinpath(orx.EMBEDDED_RESOURCE).read_bytes()
     assert hashlib.sha256(data).hexdigest() == orx.EMBEDDED_SHA256
@@ -124,6 +125,7 @@ def test_known_item_and_user_values(embedded):
     assert embedded.user_info["country"][u] == "Iceland"
 
 
+@pytest.mark.shared_data("uci-online-retail/online_retail.csv.gz")
 def test_no_cancellations_or_non_products(embedded, raw_lines):
     codes = embedded.item_ids
     assert all(re.fullmatch(orx.PRODUCT_CODE, c) for c in codes)
@@ -140,6 +142,7 @@ def test_no_cancellations_or_non_products(embedded, raw_lines):
 # ---------------------------------------------------------------- the full loader = the derivation
 
 
+@pytest.mark.shared_data("uci-online-retail/online_retail.csv.gz")
 def test_full_loader_reproduces_the_embedded_file(embedded, full):
     a, b = embedded, full
     assert b.name == "online-retail-full" and b.checksum == f"sha256:{orx.EMBEDDED_INPUT_SHA256}"
@@ -159,6 +162,7 @@ def test_full_loader_reproduces_the_embedded_file(embedded, full):
     assert a.interactions.fingerprint == b.interactions.fingerprint
 
 
+@pytest.mark.shared_data("uci-online-retail/online_retail.csv.gz")
 def test_full_loader_through_the_harness_cache(tmp_path, registry):
     spec = registry.spec("dataset", "online-retail-full")
     cfg = orx.FullConfig(path=str(RAW))
@@ -172,11 +176,13 @@ def test_full_loader_through_the_harness_cache(tmp_path, registry):
     assert registry.spec("dataset", "online-retail").card.license == "CC BY 4.0"
 
 
+@pytest.mark.shared_data("uci-online-retail/online_retail.csv.gz")
 def test_core_option_changes_the_filter(raw_lines):
     ten = orx.derive(raw_lines, core=10)
     assert len(ten["user_ids"]) < N_USERS and np.bincount(ten["user"]).min() >= 10
 
 
+@pytest.mark.shared_data("uci-online-retail/online_retail.csv.gz")
 def test_locate_by_path_folder_and_data_dir(tmp_path):
     ctx = LoadContext(None, tmp_path)
     assert orx.locate(orx.FullConfig(path=str(RAW)), ctx) == RAW

@@ -26,6 +26,7 @@ def runner(tmp_path, split: Component, dataset: Component) -> Runner:
     return Runner(exp, REGISTRY, RunOptions(tmp_path / "results", data_dir=ML100K.parent))
 
 
+@pytest.mark.shared_data("ml-100k")
 def test_published_ml100k_u1_split(tmp_path):
     split = Component("given", {"train": str(ML100K / "u1.base"), "test": str(ML100K / "u1.test")})
     r = runner(tmp_path, split, Component("ml-100k"))
