@@ -1,37 +1,51 @@
 """The result store: one JSON record (+ one .npz of per-user values) per trial, keyed by trial hash.
 
-Writes are atomic (a temporary file in the same directory, then ``os.replace``), the per-user values
-before the record, so a record on disk always has its values. A failed trial is written under
-``failed/`` and retried on the next run; a stored success is never overwritten. A record that cannot
-be read is reported and left in place, untouched.
+Layout under the store's root::
+
+    trials/<key>.json              a successful trial's record
+    trials/<key>-<sha12>.npz       its per-user values, named by content (sha256 in the record)
+    failed/<key>.json              the last failure of a trial; retried by the next run
+    quarantine/                    damaged records and files, set aside (never deleted)
+
+Writes are atomic (:func:`recbench.fileio.atomic_write`), the per-user values before the record, so
+a record on disk always has its values. A record is published with a no-replace link: when two runs
+store the same trial, the first one wins and the second is told "already stored" (not a failure), so
+a stored success is never overwritten and never contradicted by a stale failure.
+
+Every read verifies: a record that does not parse, or whose per-user file is missing or does not
+match the sha256 in the record, is reported (``unreadable`` and a logged warning, with its path),
+moved to ``quarantine/`` and treated as absent, so the next run re-runs its trial.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from .errors import RecbenchError
+from .fileio import atomic_write, digest_bytes, digest_file
+
+log = logging.getLogger(__name__)
+
+PutResult = Literal["stored", "already stored"]
 
 
-def _atomic_write(path: Path, write: Any, mode: str = "w") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class StoreError(RecbenchError):
+    """A stored trial is damaged or missing; it has been set aside and its trial will re-run."""
+
+
+class _Damaged(Exception):
+    """Internal: why a stored record cannot be trusted."""
 
 
 class ResultStore:
@@ -39,40 +53,158 @@ class ResultStore:
         self.root = Path(root)
         self.trials = self.root / "trials"
         self.failed = self.root / "failed"
-        self.unreadable: list[str] = []
+        self.quarantine = self.root / "quarantine"
+        self.unreadable: list[str] = []  # "<path>: <why> (moved to <where>)", in order found
+        self._verified: dict[str, dict[str, Any]] = {}  # key -> record, checked in this process
+
+    # ------------------------------------------------------------------ reading
 
     def has(self, key: str) -> bool:
-        return (self.trials / f"{key}.json").is_file()
-
-    def put(self, record: dict[str, Any], per_user: dict[str, np.ndarray] | None = None) -> None:
-        key = record["key"]
-        if record["status"] == "ok":
-            if self.has(key):
-                raise RecbenchError(f"trial {key} is already stored in {self.trials}; not overwriting")
-            if per_user:
-                arrays = {name.replace("@", "_at_"): v for name, v in per_user.items()}
-                _atomic_write(self.trials / f"{key}.npz", lambda f: np.savez_compressed(f, **arrays),
-                              "wb")
-            _atomic_write(self.trials / f"{key}.json", lambda f: json.dump(record, f, indent=1))
-            (self.failed / f"{key}.json").unlink(missing_ok=True)
-        else:
-            _atomic_write(self.failed / f"{key}.json", lambda f: json.dump(record, f, indent=1))
+        """Whether a trustworthy successful record of ``key`` is stored (damaged ones are set aside)."""
+        try:
+            self._load_ok(key)
+        except StoreError:
+            return False
+        return True
 
     def get(self, key: str) -> dict[str, Any]:
-        return json.loads((self.trials / f"{key}.json").read_text())
+        """The stored successful record of ``key``; :class:`StoreError` when absent or damaged."""
+        return dict(self._load_ok(key))
 
     def per_user(self, key: str) -> dict[str, np.ndarray]:
-        path = self.trials / f"{key}.npz"
-        if not path.is_file():
+        """Per-user metric values of a stored trial (``{}`` when it has none), verified by sha256."""
+        files = self._load_ok(key).get("files")
+        if files is None:  # a record from before sha256s were stored: read unverified
+            files = {"per_user": f"{key}.npz"} if (self.trials / f"{key}.npz").is_file() else {}
+        name = files.get("per_user")
+        if name is None:
             return {}
-        with np.load(path) as z:
-            return {name.replace("_at_", "@"): z[name] for name in z.files}
+        path = self.trials / name
+        try:
+            data = path.read_bytes()
+            if "per_user_sha256" in files and digest_bytes(data) != files["per_user_sha256"]:
+                raise _Damaged(f"per-user file {path} does not match the sha256 in its record")
+            with np.load(io.BytesIO(data)) as z:
+                return {n.replace("_at_", "@"): z[n] for n in z.files}
+        except (OSError, ValueError, _Damaged) as e:
+            where = self._set_aside(self.trials / f"{key}.json", str(e), key)
+            raise StoreError(f"stored trial {key}: {e}; moved to {where}; run the experiment again "
+                             f"to recompute it") from None
 
     def records(self, include_failed: bool = False) -> Iterator[dict[str, Any]]:
-        dirs = [self.trials] + ([self.failed] if include_failed else [])
-        for d in dirs:
-            for path in sorted(d.glob("*.json")) if d.is_dir() else []:
+        """Every readable record (successes, then failures if asked); damaged ones are set aside."""
+        for path in sorted(self.trials.glob("*.json")) if self.trials.is_dir() else []:
+            try:
+                yield dict(self._load_ok(path.stem))
+            except StoreError:
+                continue
+        if include_failed and self.failed.is_dir():
+            for path in sorted(self.failed.glob("*.json")):
                 try:
                     yield json.loads(path.read_text())
-                except (OSError, json.JSONDecodeError) as e:
-                    self.unreadable.append(f"{path}: {e}")
+                except (OSError, ValueError) as e:
+                    self._set_aside(path, f"unreadable record: {e}")
+
+    def _load_ok(self, key: str) -> dict[str, Any]:
+        if key in self._verified:
+            return self._verified[key]
+        path = self.trials / f"{key}.json"
+        if not path.is_file():
+            raise StoreError(f"trial {key} is not stored in {self.trials}")
+        try:
+            record = json.loads(path.read_text())
+            if not isinstance(record, dict) or record.get("key") != key:
+                raise _Damaged("not a trial record of this key")
+            self._check_files(record)
+        except (OSError, ValueError, _Damaged) as e:
+            where = self._set_aside(path, str(e), key)
+            raise StoreError(f"stored trial {path} was unreadable ({e}); moved to {where}; the "
+                             f"next run re-runs it") from None
+        self._verified[key] = record
+        return record
+
+    def _check_files(self, record: dict[str, Any]) -> None:
+        files = record.get("files", {})
+        if "per_user" not in files:
+            return  # a trial without per-user values
+        path = self.trials / files["per_user"]
+        if not path.is_file():
+            raise _Damaged(f"its per-user file {path} is missing")
+        if digest_file(path) != files.get("per_user_sha256"):
+            raise _Damaged(f"its per-user file {path} does not match the sha256 in the record "
+                           f"(truncated or modified)")
+
+    def _set_aside(self, path: Path, why: str, key: str | None = None) -> Path:
+        """Move a damaged record (and its per-user file) to quarantine/; report where it went."""
+        self._verified.pop(key or "", None)
+        self.quarantine.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        moved = self.quarantine
+        companions = sorted(self.trials.glob(f"{key}*.npz")) if key else []
+        for src in [path, *companions]:
+            if src.exists():
+                dest = self.quarantine / f"{src.parent.name}-{stamp}-{src.name}"
+                shutil.move(str(src), dest)  # within one store: a rename
+                moved = dest if src == path else moved
+        message = f"{path}: {why} (moved to {moved})"
+        self.unreadable.append(message)
+        log.warning("unreadable stored record %s", message)
+        return moved
+
+    # ------------------------------------------------------------------ writing
+
+    def put(self, record: dict[str, Any], per_user: dict[str, np.ndarray] | None = None
+            ) -> PutResult:
+        """Store a trial. A successful record gains ``record["files"]`` (per-user file name and
+        sha256) in place. When a trustworthy success of the same key is already stored (another run
+        got there first), nothing is written and ``"already stored"`` is returned."""
+        key = record["key"]
+        if self.has(key):
+            return "already stored"
+        if record["status"] != "ok":
+            atomic_write(self.failed / f"{key}.json", lambda f: json.dump(record, f, indent=1))
+            return "stored"
+        npz: Path | None = None
+        if per_user:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **{n.replace("@", "_at_"): v for n, v in per_user.items()})
+            data = buf.getvalue()
+            sha = digest_bytes(data)
+            npz = self.trials / f"{key}-{sha[:12]}.npz"
+            record["files"] = {"per_user": npz.name, "per_user_sha256": sha}
+        text = json.dumps(record, indent=1)  # fails (e.g. a non-JSON value) before any write
+        if npz is not None:
+            atomic_write(npz, lambda f: f.write(data), "wb")
+        if not _publish(self.trials / f"{key}.json", text):
+            try:
+                winner = self._load_ok(key).get("files", {}).get("per_user")
+            except StoreError:
+                winner = None
+            if npz is not None and winner != npz.name:
+                npz.unlink(missing_ok=True)  # ours lost the race; the winner's file stays
+            return "already stored"
+        self._verified[key] = json.loads(text)
+        (self.failed / f"{key}.json").unlink(missing_ok=True)
+        return "stored"
+
+
+def _publish(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically unless ``path`` exists; False when it already did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # atomic and never replaces: the first writer wins
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links: check, then rename
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
