@@ -1,7 +1,8 @@
 """recbench: comparative, reproducible benchmarking of recommender systems.
 
-Plugins import what they need from here: ``hookimpl`` to mark hook implementations and the spec
-types they return. See docs/hooks.md and docs/plugin-tutorial.md.
+The plugin API is :mod:`recbench.api` (import from there); this package re-exports its most used
+names for convenience. Everything else under ``recbench.`` is private. See docs/hooks.md and
+docs/plugin-tutorial.md.
 """
 
 from .data import Dataset, FeatureTable, Interactions, Split, UserBatch
@@ -18,6 +19,7 @@ from .specs import (
     NoConfig,
     PointContext,
     RankingContext,
+    RatingModel,
     SplitterSpec,
 )
 
@@ -26,6 +28,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Dataset", "DatasetCard", "DatasetSpec", "FeatureTable", "FittedModel", "Interactions",
     "LoadContext", "MetricSpec", "ModelContext", "ModelSpec", "NoConfig", "PointContext",
-    "RankingContext", "RecbenchError", "Split", "SplitterSpec", "UserBatch", "hookimpl",
+    "RankingContext", "RatingModel", "RecbenchError", "Split", "SplitterSpec", "UserBatch", "hookimpl",
     "__version__",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 from .data import Interactions, UserBatch
 from .errors import DataError, ModelError
 from .timing import CompileClock
-from .specs import MetricSpec, PointContext, RankingContext
+from .specs import FittedModel, MetricSpec, PointContext, RankingContext, RatingModel
 
 
 @dataclass
@@ -168,13 +168,16 @@ def _user_batches(users: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, 
     return out
 
 
-def evaluate_ranking(fitted: Any, *, train: Interactions, test: Interactions,
+def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interactions,
                      known: Interactions | None = None, metrics: list[MetricSpec],
-                     ks: tuple[int, ...], batch_size: int = 256) -> EvalResult:
+                     ks: tuple[int, ...], batch_size: int = 256,
+                     fit_on: Interactions | None = None) -> EvalResult:
     """Full-ranking evaluation of ``fitted`` on ``test``.
 
     ``known`` (default ``train``) holds the items masked per user; ``train`` gives the history the
-    model sees. Users without test items are excluded and counted in ``counts``.
+    model sees; ``fit_on`` (default ``train``) is the part the model was trained on, whose item
+    counts metrics see as ``RankingContext.item_popularity``. Users without test items are
+    excluded and counted in ``counts``.
 
     Timings: ``eval_compile_s`` is the time JAX spent tracing and compiling (model and ranking)
     during the call; ``score_s`` and ``rank_s`` exclude it.
@@ -246,7 +249,8 @@ def evaluate_ranking(fitted: Any, *, train: Interactions, test: Interactions,
         raise ModelError(f"score() returned NaN for user {int(users[joined['nan']][0])}")
     ctx = RankingContext(users=users, topk=joined["topk"], hits=joined["hits"],
                          n_relevant=n_relevant, n_candidates=n_candidates,
-                         n_items=n_items, relevant_ranks=joined.get("ranks"))
+                         n_items=n_items, relevant_ranks=joined.get("ranks"),
+                         item_popularity=item_popularity(train if fit_on is None else fit_on))
     t_metric = time.perf_counter()
     values, per_user = _compute(metrics, ctx, ks)
     timings = {
@@ -260,6 +264,13 @@ def evaluate_ranking(fitted: Any, *, train: Interactions, test: Interactions,
               "users_excluded": int(((known.user_counts > 0) & (test.user_counts == 0)).sum()),
               "batch_size": batch_size, "batches": len(batches)}
     return EvalResult(values, per_user, users, timings, counts)
+
+
+def item_popularity(x: Interactions) -> np.ndarray:
+    """Training interactions per item, ``[n_items]`` int64, read-only (metrics share one array)."""
+    counts = np.bincount(x.item, minlength=x.n_items).astype(np.int64)
+    counts.flags.writeable = False
+    return counts
 
 
 def metric_label(spec: MetricSpec, k: int | None) -> str:
@@ -284,11 +295,13 @@ def _compute(metrics: list[MetricSpec], ctx: Any, ks: tuple[int, ...]
     return values, per_user
 
 
-def evaluate_points(fitted: Any, *, users: np.ndarray, items: np.ndarray, target: np.ndarray,
+def evaluate_points(fitted: FittedModel, *, users: np.ndarray, items: np.ndarray, target: np.ndarray,
                     metrics: list[MetricSpec], chunk: int = 8192) -> EvalResult:
     """Rating or binary evaluation of ``fitted.predict`` on (user, item) pairs, in fixed-size chunks."""
-    if not hasattr(fitted, "predict"):
-        raise ModelError("this model has no predict(users, items); it cannot serve rating/binary tasks")
+    if not isinstance(fitted, RatingModel):
+        raise ModelError(f"{type(fitted).__name__} has no predict(users, items), so it cannot serve "
+                         "the rating or binary task; implement recbench.api.RatingModel or use "
+                         "task = \"ranking\"")
     n = len(users)
     if n == 0:
         raise ModelError("evaluation: the test set is empty")

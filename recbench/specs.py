@@ -6,19 +6,61 @@ carries a frozen-dataclass config type with defaults; the harness validates user
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Union, get_args, runtime_checkable
 
 import jax
 import numpy as np
 
-from .data import Dataset, Interactions, Split, UserBatch
+from .data import Dataset, FeatureTable, Interactions, Split, UserBatch
+from .errors import ModelError, PluginError, did_you_mean
 
 Task = Literal["ranking", "rating", "binary"]
-TASKS: tuple[str, ...] = ("ranking", "rating", "binary")
-REQUIREMENTS: tuple[str, ...] = ("ratings", "timestamps", "item_features", "user_features")
+TASKS: tuple[Task, ...] = get_args(Task)
+Requirement = Literal["ratings", "timestamps", "item_features", "user_features"]
+REQUIREMENTS: tuple[Requirement, ...] = get_args(Requirement)
+
+# The model families recbench knows (leaderboards group by them). The list is closed so a typo
+# ("latent_factor") is an error, not a new group; a plugin whose model fits none of them names
+# its own family with the prefix ``x-`` (e.g. ``"x-graph"``), which is accepted as declared by
+# that plugin. Ask for a family to join this list by opening an issue.
+FAMILIES: tuple[str, ...] = (
+    "baseline", "cf-user", "cf-item", "latent-factor", "neural-cf", "autoencoder", "graph",
+    "content", "hybrid", "cnn", "rnn", "lstm", "attention", "sequential",
+)
+PLUGIN_FAMILY_PREFIX = "x-"
+
+# What a model may report about its fit beyond the harness's own timings (see FittedModel).
+FitInfoValue = Union[int, float, str]
+
+
+def check_family(family: str, where: str) -> None:
+    """Raise :class:`PluginError` unless ``family`` is in :data:`FAMILIES` or starts with ``x-``."""
+    if family in FAMILIES:
+        return
+    if (isinstance(family, str) and family.startswith(PLUGIN_FAMILY_PREFIX)
+            and len(family) > len(PLUGIN_FAMILY_PREFIX) and family == family.lower()
+            and " " not in family):
+        return
+    raise PluginError(f"{where}: unknown model family {family!r}; use one of "
+                      f"{', '.join(FAMILIES)}, or declare your own as "
+                      f"'{PLUGIN_FAMILY_PREFIX}<name>' (lower case)."
+                      f"{did_you_mean(str(family), FAMILIES)}")
+
+
+def _subset(values: Iterable[str], allowed: tuple[str, ...], what: str, where: str,
+            non_empty: bool) -> frozenset[str]:
+    if isinstance(values, str):  # frozenset("ranking") would be a set of letters
+        raise PluginError(f"{where}: {what} must be a set of names such as "
+                          f"frozenset({{{values!r}}}), not the string {values!r}")
+    out = frozenset(values)
+    bad = sorted(out - set(allowed))
+    if bad or (non_empty and not out):
+        raise PluginError(f"{where}: {what} must be a {'non-empty ' if non_empty else ''}subset of "
+                          f"{allowed}, got {sorted(out)}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -31,7 +73,15 @@ class NoConfig:
 
 @runtime_checkable
 class FittedModel(Protocol):
-    """A trained model. ``score`` must be a pure function of the batch, jit-friendly, float32."""
+    """A trained model. ``score`` must be a pure function of the batch, jit-friendly, float32.
+
+    Optional attribute ``fit_info: dict[str, int | float | str]``: the one place where a model
+    reports facts about its fit that the harness cannot measure, e.g. ``epochs_run``,
+    ``best_epoch``, ``epoch_s``, ``valid_s``. The runner stores it as ``record["fit_info"]``
+    unchanged; the harness's own timings (compile, fit, score) are measured by the runner and
+    must not be reported here. Read it with :func:`fit_info`. (A protocol cannot declare an
+    optional attribute, so it is declared by :class:`ReportsFitInfo`.)
+    """
 
     def score(self, batch: UserBatch) -> jax.Array:
         """Scores for every item: ``[B, n_items]`` float32. Higher ranks first."""
@@ -40,9 +90,39 @@ class FittedModel(Protocol):
 
 @runtime_checkable
 class RatingModel(FittedModel, Protocol):
+    """A fitted model that also predicts single (user, item) pairs: needed for the ``rating`` and
+    ``binary`` tasks. Test with ``isinstance(fitted, RatingModel)``."""
+
     def predict(self, users: jax.Array, items: jax.Array) -> jax.Array:
         """Predicted rating (task ``rating``) or probability (task ``binary``) per pair, ``[N]``."""
         ...
+
+
+@runtime_checkable
+class ReportsFitInfo(Protocol):
+    """A fitted model that reports extras about its fit (see :class:`FittedModel`)."""
+
+    fit_info: Mapping[str, FitInfoValue]
+
+
+def fit_info(fitted: Any, where: str = "model") -> dict[str, FitInfoValue]:
+    """``fitted.fit_info`` checked (str keys; int, float or str values) and copied; ``{}`` if the
+    model reports none."""
+    info = getattr(fitted, "fit_info", None)
+    if info is None:
+        return {}
+    if not isinstance(info, Mapping):
+        raise ModelError(f"{where}: fit_info must be a dict of str -> int | float | str, got "
+                         f"{type(info).__name__}; return the extras as a plain dict")
+    out: dict[str, FitInfoValue] = {}
+    for k, v in info.items():
+        if isinstance(v, (np.integer, np.floating)):
+            v = v.item()
+        if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ModelError(f"{where}: fit_info[{k!r}] = {v!r} ({type(v).__name__}); keys must be "
+                             "str and values int, float or str (convert arrays with float())")
+        out[k] = v
+    return out
 
 
 class Model(Protocol):
@@ -61,14 +141,39 @@ class ModelSpec:
     """
 
     name: str
-    family: str  # baseline, cf-user, cf-item, latent-factor, content, hybrid, cnn, rnn, lstm, attention
-    tasks: frozenset[str]
+    family: str  # the primary family: one of FAMILIES, or "x-<name>" declared by the plugin
+    tasks: frozenset[Task]  # any iterable of TASKS is accepted and stored as a frozenset
     factory: Callable[[Any, ModelContext], Model]
     config: type = NoConfig
     description: str = ""
     # What the data must have: any of REQUIREMENTS. A trial on data without it fails with a clear
     # message before fitting, and default experiments leave the model out.
-    requires: frozenset[str] = frozenset()
+    requires: frozenset[Requirement] = frozenset()
+    # Further families the model also belongs to (a two-tower model: family="hybrid",
+    # families=("cnn",)); same rules as ``family``. Leaderboards group by ``family``.
+    families: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"model {self.name!r}"
+        object.__setattr__(self, "tasks", _subset(self.tasks, TASKS, "tasks", where, True))
+        object.__setattr__(self, "requires",
+                           _subset(self.requires, REQUIREMENTS, "requires", where, False))
+        if isinstance(self.families, str):
+            raise PluginError(f"{where}: families must be a tuple of names, e.g. "
+                              f"({self.families!r},), not a string")
+        object.__setattr__(self, "families", tuple(self.families))
+        for family in (self.family, *self.families):
+            check_family(family, where)
+        if self.family in self.families:
+            raise PluginError(f"{where}: family {self.family!r} is repeated in families; list "
+                              "only the further families there")
+        if not callable(self.factory):
+            raise PluginError(f"{where}: factory must be callable (config, ModelContext) -> model")
+
+    @property
+    def all_families(self) -> tuple[str, ...]:
+        """``(family, *families)``."""
+        return (self.family, *self.families)
 
 
 def missing_requirements(spec: ModelSpec, dataset: Dataset) -> list[str]:
@@ -86,9 +191,9 @@ class ModelContext:
 
     n_users: int
     n_items: int
-    item_features: Any = None
-    user_features: Any = None
-    task: str = "ranking"  # what the model is trained for: "rating" predicts ratings, "binary" probabilities
+    item_features: FeatureTable | None = None
+    user_features: FeatureTable | None = None
+    task: Task = "ranking"  # what the model is trained for: "rating" predicts ratings, "binary" probabilities
     binary_threshold: float = 4.0  # task "binary": a rating >= this is a positive (the protocol's)
 
 
@@ -159,7 +264,9 @@ class RankingContext:
     ``hits[u, r]`` whether ``topk[u, r]`` is a test item, ``n_relevant[u]`` the user's number of test
     items, ``n_candidates[u]`` the number of items ranked (all minus masked), and
     ``relevant_ranks[u, j]`` the 0-based rank of test item ``j`` among the candidates (-1 = padding;
-    only filled when a metric declares ``needs_ranks``).
+    only filled when a metric declares ``needs_ranks``), and ``item_popularity[i]`` the number of
+    training interactions of item ``i`` (``[n_items]`` int64; the training part the model was fit
+    on, not validation or test), for novelty and popularity-bias metrics.
     """
 
     users: np.ndarray
@@ -169,6 +276,7 @@ class RankingContext:
     n_candidates: np.ndarray
     n_items: int
     relevant_ranks: np.ndarray | None = None
+    item_popularity: np.ndarray | None = None  # always set by the evaluator; None only in hand-built contexts
 
 
 @dataclass(frozen=True)
@@ -191,7 +299,7 @@ class MetricSpec:
     """
 
     name: str
-    task: str
+    task: Task
     higher_is_better: bool
     compute: Callable[[Any, int | None], np.ndarray | float]
     uses_k: bool = True
@@ -199,3 +307,7 @@ class MetricSpec:
     needs_ranks: bool = False
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise PluginError(f"metric {self.name!r}: task must be one of {TASKS}, got {self.task!r}")

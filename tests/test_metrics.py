@@ -342,3 +342,54 @@ def test_nan_prediction_raises_model_error(ctx: PointContext, data: st.DataObjec
     for spec in [*RATING.values(), *BINARY.values()]:
         with pytest.raises(ModelError, match=spec.name):
             spec.compute(bad, None)
+
+
+# ---------------------------------------------------------------- a metric plugin using popularity
+
+
+def test_novelty_metric_plugin_sees_training_popularity() -> None:
+    """A third-party metric (average popularity of the recommended items, ARP) gets the training
+    item counts from the evaluator; validation interactions do not count."""
+    import types
+
+    import jax.numpy as jnp
+
+    from recbench.api import Interactions, hookimpl
+    from recbench.evaluate import evaluate_ranking
+    from recbench.plugins import load_plugins
+    from recbench.registry import Registry
+
+    def arp(ctx: RankingContext, k: int | None) -> np.ndarray:
+        return ctx.item_popularity[ctx.topk[:, :k]].mean(axis=1).astype(np.float64)
+
+    plugin = types.ModuleType("novelty_plugin")
+    plugin.register_metrics = hookimpl(lambda: [MetricSpec(
+        "arp", "ranking", higher_is_better=False, compute=arp,
+        description="mean training popularity of the top-k items")])
+    registry = Registry.build(load_plugins(allow=set(), objects=(plugin,)))
+    spec = registry.spec("metric", "arp")
+
+    # 3 users x 5 items. Training counts per item [3, 2, 1, 0, 0]; validation adds item 2 twice.
+    train = Interactions(np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 0, 1, 1, 2]), 3, 5)
+    with_valid = Interactions(np.array([0, 1, 2, 0, 1, 2, 0, 1]),
+                              np.array([0, 0, 0, 1, 1, 2, 2, 2]), 3, 5)
+    test = Interactions(np.array([0, 1, 2]), np.array([3, 3, 3]), 3, 5)
+
+    class Fixed:  # prefers lower item ids
+        def score(self, batch):
+            return jnp.broadcast_to(-jnp.arange(5, dtype=jnp.float32), (len(batch.users), 5))
+
+    # Only training items are masked: the top 2 are [2, 3], [2, 3] and [1, 3].
+    result = evaluate_ranking(Fixed(), train=with_valid, test=test, known=train,
+                              metrics=[spec], ks=(2,), fit_on=train)
+    np.testing.assert_allclose(result.per_user["arp@2"], [0.5, 0.5, 1.0])
+    np.testing.assert_array_equal(result.per_user["arp@2"],
+                                  [arp_naive(u, train) for u in ([2, 3], [2, 3], [1, 3])])
+    # Without fit_on the history part (here train + valid) is what the model was fit on.
+    default = evaluate_ranking(Fixed(), train=with_valid, test=test, known=train,
+                               metrics=[spec], ks=(2,))
+    np.testing.assert_allclose(default.per_user["arp@2"], [1.5, 1.5, 1.0])
+
+
+def arp_naive(items: list[int], train) -> float:
+    return sum(int((train.item == i).sum()) for i in items) / len(items)

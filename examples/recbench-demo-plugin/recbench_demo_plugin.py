@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench import Interactions, ModelSpec, UserBatch, hookimpl
-from recbench.config import check
+# recbench.api is the whole plugin API; other recbench modules are private.
+from recbench.api import Interactions, ModelSpec, UserBatch, check, hookimpl
 
 
 @dataclass(frozen=True)

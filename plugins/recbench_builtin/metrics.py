@@ -4,7 +4,7 @@ Every function is vectorised numpy over all evaluated users at once (no Python l
 returns float64. Definitions follow the evaluation protocol in DESIGN.md; each spec's
 ``description`` states the exact formula so a leaderboard reader can check it.
 
-Ranking conventions (see :class:`recbench.RankingContext`):
+Ranking conventions (see :class:`recbench.api.RankingContext`):
 
 - ``hits[:, :k]`` are the top-k; ``n_relevant >= 1`` for every evaluated user.
 - Positions at or beyond ``n_candidates[u]`` (a user with fewer unseen items than ``k``) hold no
@@ -24,8 +24,15 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from recbench import MetricSpec, PointContext, RankingContext, hookimpl
-from recbench.errors import ConfigError, DataError, ModelError
+from recbench.api import (
+    ConfigError,
+    DataError,
+    MetricSpec,
+    ModelError,
+    PointContext,
+    RankingContext,
+    hookimpl,
+)
 
 # Probabilities are clipped before the logarithm so one confident mistake costs a finite amount.
 LOG_LOSS_EPS = 1e-7
