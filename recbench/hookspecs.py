@@ -8,10 +8,10 @@ runner for loggers and trackers; their return values are ignored. Each hook is d
 
 from __future__ import annotations
 
-from typing import Any
-
 import pluggy
 
+from .config import Experiment
+from .records import PlannedTrial, TrialRecord
 from .specs import DatasetSpec, MetricSpec, ModelSpec, SplitterSpec
 
 PROJECT = "recbench"
@@ -47,19 +47,21 @@ def register_splitters() -> list[SplitterSpec]:
 
 
 @hookspec
-def run_started(experiment: Any, trials: list[dict[str, Any]]) -> None:
-    """Called once before the first trial of ``recbench run``; ``trials`` lists every planned trial
-    (its ``key``, ``dataset``, ``model``, ``seed`` and ``stored``: True for a trial already in the
-    store, which will be skipped)."""
+def run_started(experiment: Experiment, trials: list[PlannedTrial]) -> None:
+    """Called once before the first trial of ``recbench run``, after every dataset is loaded and
+    checked; ``trials`` lists every planned trial in run order as :class:`recbench.records.PlannedTrial`
+    (``key``, ``dataset`` and ``model`` labels, ``seed``, ``stored``: True for a trial already in the
+    store, which will be skipped, and ``identity``)."""
 
 
 @hookspec
-def trial_finished(record: dict[str, Any]) -> None:
+def trial_finished(record: TrialRecord) -> None:
     """Called after each trial is stored (``record["status"]`` is ``"ok"`` or ``"failed"``), with the
-    record exactly as written to the result store. Not called for trials skipped as already stored."""
+    record exactly as written to the result store (:class:`recbench.records.TrialRecord`, documented
+    in ``docs/trial-record.md``). Not called for trials skipped as already stored."""
 
 
 @hookspec
-def run_finished(experiment: Any, records: list[dict[str, Any]]) -> None:
+def run_finished(experiment: Experiment, records: list[TrialRecord]) -> None:
     """Called once after the last trial, with the records of every trial of the experiment
-    (newly run and previously stored)."""
+    (newly run and previously stored), in the order of ``run_started``'s ``trials``."""

@@ -1,21 +1,30 @@
 """Turns an experiment into trials, runs the ones not yet stored, and records everything.
 
 One trial = (dataset, seed, model). The split is shared by every model of a (dataset, seed), so models
-are compared on identical data. A trial's key is the hash of everything that determines its numbers;
-a stored key is skipped, so a killed run resumes where it stopped. Any exception inside a trial is
-recorded as a failed trial and the run goes on.
+are compared on identical data. The run goes in steps, each done once:
+
+1. validate: every component is resolved to (spec, validated config) once;
+2. check: each dataset is loaded (one at a time) and every check that needs no fitted model runs
+   up front (model requirements, task vs ratings, K vs the item count); a dataset that cannot be
+   loaded or fails a check stops the run before any training, with a one-line error;
+3. plan: trial keys are hashes of everything that determines the numbers (data checksum, protocol,
+   model name and config, seed, code versions); a stored key is skipped, so a killed run resumes;
+4. run: one dataset in memory at a time; any exception inside a trial is recorded as a failed
+   trial (:mod:`recbench.records` builds every record) and the run goes on.
+
+The harness times every model the same way: ``fit`` and evaluation each under one wall clock and
+one :class:`recbench.timing.CompileClock`. A model reports extras only through ``fit_info``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import numpy as np
@@ -23,21 +32,17 @@ import numpy as np
 from . import __version__, datacache, preprocess, provenance
 from .config import Component, Experiment, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
-from .errors import ConfigError, RecbenchError
-from .evaluate import binary_pairs, evaluate_points, evaluate_ranking
+from .errors import ConfigError, DataError, RecbenchError
+from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_label
 from .random import derive_key, derive_rng
+from .records import PlannedTrial, TrialIdentity, TrialRecord, check_fit_info
 from .registry import Registry
-from .specs import LoadContext, ModelContext, missing_requirements
+from .specs import LoadContext, MetricSpec, ModelContext, missing_requirements
 from .store import ResultStore
+from .timing import CompileClock
 
-
-@dataclass(frozen=True)
-class Trial:
-    key: str
-    dataset: str
-    model: str
-    seed: int
-    identity: dict[str, Any]
+# What ``Runner.run`` reports after each finished trial: (record, trials done, trials planned).
+TrialCallback = Callable[[TrialRecord, int, int], None]
 
 
 @dataclass
@@ -46,30 +51,76 @@ class RunOptions:
     data_dir: Path | None = None
     cache_dir: Path = field(default_factory=datacache.default_cache_dir)
     device: str | None = None  # "cpu", "gpu", "tpu"; None = JAX's default backend
+    # A model whose requirements a dataset does not meet: "error" stops the run up front; "skip"
+    # leaves that (dataset, model) out and lists it in ``Runner.skipped`` (the default experiment).
+    unmet_requirements: Literal["error", "skip"] = "error"
 
 
-def resolve(registry: Registry, kind: str, component: Component, where: str) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class Resolved:
+    """A component of the experiment with its plugin spec and validated config."""
+
+    component: Component
+    spec: Any
+    config: Any
+    where: str  # the experiment key, for error messages
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    @property
+    def label(self) -> str:
+        return self.component.display
+
+    def identity(self) -> dict[str, Any]:
+        """Name and config: what determines results (the label is only shown)."""
+        return {"name": self.name, "config": to_dict(self.config)}
+
+
+def resolve(registry: Registry, kind: str, component: Component, where: str) -> Resolved:
     """(spec, validated config) for a component; errors name the experiment key."""
     spec = registry.spec(kind, component.name)
-    return spec, from_mapping(spec.config, component.config, where=f"{where}.config")
+    return Resolved(component, spec, from_mapping(spec.config, component.config,
+                                                   where=f"{where}.config"), where)
 
 
-def validate(experiment: Experiment, registry: Registry) -> None:
+@dataclass(frozen=True)
+class Plan:
+    """The experiment's components, each resolved once."""
+
+    datasets: tuple[Resolved, ...]
+    models: tuple[Resolved, ...]
+    splitter: Resolved
+    metrics: tuple[MetricSpec, ...]
+
+
+def validate(experiment: Experiment, registry: Registry) -> Plan:
     """Check every name and config before any work starts, so typos fail in a second, not an hour."""
     p = experiment.protocol
-    for i, d in enumerate(experiment.datasets):
-        resolve(registry, "dataset", d, f"datasets[{i}]")
-    for i, m in enumerate(experiment.models):
-        spec, _ = resolve(registry, "model", m, f"models[{i}]")
-        if p.task not in spec.tasks:
-            raise ConfigError(f"models[{i}]: model {m.name!r} does not serve task {p.task!r} "
-                              f"(it serves {', '.join(sorted(spec.tasks))})")
-    resolve(registry, "splitter", p.split, "protocol.split")
-    for name in p.metrics:
-        spec = registry.spec("metric", name)
+    datasets = tuple(resolve(registry, "dataset", d, f"datasets[{i}]")
+                     for i, d in enumerate(experiment.datasets))
+    models = tuple(resolve(registry, "model", m, f"models[{i}]")
+                   for i, m in enumerate(experiment.models))
+    for m in models:
+        if p.task not in m.spec.tasks:
+            raise ConfigError(f"{m.where}: model {m.name!r} does not serve task {p.task!r} "
+                              f"(it serves {', '.join(sorted(m.spec.tasks))})")
+    for kind, parts in (("model", models), ("dataset", datasets)):
+        seen: dict[str, str] = {}
+        for r in parts:
+            ident = config_hash(r.identity())
+            if ident in seen:  # same numbers under two labels: one of them is a mistake
+                raise ConfigError(f"{r.where}: {kind} {r.name!r} with this config is already "
+                                  f"{seen[ident]}; give one of them another config or remove it")
+            seen[ident] = r.where
+    splitter = resolve(registry, "splitter", p.split, "protocol.split")
+    metrics = tuple(registry.spec("metric", name) for name in p.metrics)
+    for spec in metrics:
         if spec.task != p.task:
-            raise ConfigError(f"protocol.metrics: {name!r} is a {spec.task} metric but the protocol's "
-                              f"task is {p.task!r}")
+            raise ConfigError(f"protocol.metrics: {spec.name!r} is a {spec.task} metric but the "
+                              f"protocol's task is {p.task!r}")
+    return Plan(datasets, models, splitter, metrics)
 
 
 def open_dataset(spec: Any, cfg: Any, ctx: LoadContext) -> Dataset:
@@ -91,8 +142,9 @@ def device_for(name: str | None) -> jax.Device:
 
 class Runner:
     def __init__(self, experiment: Experiment, registry: Registry, options: RunOptions,
-                 progress: Callable[[int, int, str], None] | None = None):
-        validate(experiment, registry)
+                 progress: Callable[[int, int, str], None] | None = None,
+                 on_trial: TrialCallback | None = None):
+        self.plan_ = validate(experiment, registry)
         self.experiment = experiment
         self.registry = registry
         self.options = options
@@ -100,99 +152,166 @@ class Runner:
         self.device = device_for(options.device)
         self.hook = registry.host.pm.hook
         self.progress = progress or (lambda done, total, message: None)
+        self.on_trial = on_trial or (lambda record, done, total: None)
         self.hook_errors: list[str] = []
+        self.skipped: list[str] = []  # (dataset, model) pairs left out, with the reason
 
     # ------------------------------------------------------------------ data
 
-    def load_dataset(self, component: Component, index: int) -> Dataset:
-        spec, cfg = resolve(self.registry, "dataset", component, f"datasets[{index}]")
-        ds = open_dataset(spec, cfg, LoadContext(self.options.data_dir, self.options.cache_dir))
-        return preprocess.apply(ds, self.experiment.protocol.preprocess)
+    def load_dataset(self, d: Resolved) -> Dataset:
+        """Load and preprocess one dataset; a failure stops the run (it would fail every trial)."""
+        ctx = LoadContext(self.options.data_dir, self.options.cache_dir)
+        try:
+            ds = open_dataset(d.spec, d.config, ctx)
+        except RecbenchError as e:
+            raise type(e)(f"{d.where}: dataset {d.label!r} could not be loaded: {e}") from e
+        except Exception as e:  # noqa: BLE001 - a plugin's own exception, named in one line
+            raise DataError(f"{d.where}: dataset {d.label!r} could not be loaded: "
+                            f"{type(e).__name__}: {e}") from e
+        try:
+            return preprocess.apply(ds, self.experiment.protocol.preprocess)
+        except RecbenchError as e:
+            raise type(e)(f"{d.where}: dataset {d.label!r}, protocol.preprocess: {e}") from e
+
+    def check_dataset(self, d: Resolved, ds: Dataset) -> list[Resolved]:
+        """Every check that needs no fitted model; returns the models to run on ``ds``."""
+        p = self.experiment.protocol
+        x = ds.interactions
+        if p.task == "rating" and x.rating is None:
+            raise ConfigError(f"{d.where}: task 'rating' needs ratings; dataset {d.label!r} has "
+                              f"none (use task 'ranking' or 'binary', or a dataset with ratings)")
+        too_big = [k for k in p.ks if k > x.n_items]
+        if p.task == "ranking" and any(m.uses_k for m in self.plan_.metrics) and too_big:
+            raise ConfigError(f"protocol.ks: K={max(too_big)} but dataset {d.label!r} has only "
+                              f"{x.n_items} items (after preprocessing); use K <= {x.n_items}")
+        models = []
+        for m in self.plan_.models:
+            missing = missing_requirements(m.spec, ds)
+            if not missing:
+                models.append(m)
+                continue
+            reason = (f"model {m.label!r} needs {', '.join(missing)}, which dataset {d.label!r} "
+                      f"does not have")
+            if self.options.unmet_requirements == "error":
+                raise ConfigError(f"{m.where}: {reason}; remove the model or use another dataset")
+            self.skipped.append(reason)
+        return models
 
     def make_split(self, ds: Dataset, seed: int) -> Split:
-        p = self.experiment.protocol
-        spec, cfg = resolve(self.registry, "splitter", p.split, "protocol.split")
-        data = ds if spec.takes_dataset else ds.interactions
-        return spec.split(data, cfg, derive_rng(seed, "split", ds.name, ds.checksum))
+        s = self.plan_.splitter
+        data = ds if s.spec.takes_dataset else ds.interactions
+        return s.spec.split(data, s.config, derive_rng(seed, "split", ds.name, ds.checksum))
 
-    def trial(self, ds_component: Component, ds: Dataset | Exception, model: Component,
-              seed: int) -> Trial:
-        mspec, mcfg = resolve(self.registry, "model", model, "model")
-        _, dcfg = resolve(self.registry, "dataset", ds_component, "dataset")
+    # ------------------------------------------------------------------ plan
+
+    def identity(self, d: Resolved, checksum: str, m: Resolved, seed: int) -> TrialIdentity:
         p = self.experiment.protocol
         plugins = {f"{kind}:{name}": self._plugin_version(kind, name) for kind, name in
-                   [("model", model.name), ("dataset", ds_component.name),
-                    ("splitter", p.split.name), *(("metric", m) for m in p.metrics)]}
-        identity = {
-            "dataset": {"name": ds_component.name, "label": ds_component.display,
-                        "config": to_dict(dcfg), "checksum": getattr(ds, "checksum", None)},
+                   [("model", m.name), ("dataset", d.name), ("splitter", p.split.name),
+                    *(("metric", name) for name in p.metrics)]}
+        return {
+            "dataset": {**d.identity(), "checksum": checksum},  # type: ignore[typeddict-item]
             "protocol": to_dict(p),
-            "model": {"name": model.name, "label": model.display, "config": to_dict(mcfg)},
+            "model": m.identity(),  # type: ignore[typeddict-item]
             "seed": seed,
             "recbench": __version__,
             "plugins": plugins,  # a plugin upgrade must not reuse results of the old version
         }
-        return Trial(config_hash(identity)[:32], ds_component.display, model.display, seed, identity)
 
     def _plugin_version(self, kind: str, name: str) -> str:
         entry = self.registry.get(kind, name)
         return f"{entry.distribution} {entry.version}"
 
+    def planned(self, d: Resolved, ds: Dataset, models: list[Resolved]) -> list[PlannedTrial]:
+        out = []
+        for seed in self.experiment.seeds:
+            for m in models:
+                ident = self.identity(d, ds.checksum, m, seed)
+                key = config_hash(ident)[:32]
+                out.append(PlannedTrial(key, d.label, m.label, seed, self.store.has(key), ident))
+        return out
+
+    def prepare(self) -> Iterator[tuple[Resolved, list[Resolved], list[PlannedTrial]]]:
+        """Load and check each dataset once (last first, so the first stays loaded for the run)."""
+        prepared = []
+        self._held: tuple[Resolved, Dataset] | None = None
+        for d in reversed(self.plan_.datasets):
+            self.progress(0, 0, f"checking {d.label}")
+            ds = self.load_dataset(d)
+            models = self.check_dataset(d, ds)
+            prepared.append((d, models, self.planned(d, ds, models)))
+            self._held = (d, ds)  # the previous one is released
+        return reversed(prepared)
+
     # ------------------------------------------------------------------ run
 
-    def plan(self) -> Iterator[tuple[int, Dataset | Exception, list[tuple[Component, Trial]]]]:
-        """(seed, dataset or its load error, trials) per dataset and seed."""
-        for i, dc in enumerate(self.experiment.datasets):
-            try:
-                ds: Dataset | Exception = self.load_dataset(dc, i)
-            except Exception as e:  # noqa: BLE001 - the other datasets still run
-                ds = e
-            for seed in self.experiment.seeds:
-                yield seed, ds, [(m, self.trial(dc, ds, m, seed)) for m in self.experiment.models]
-
-    def run(self) -> list[dict[str, Any]]:
-        plan = list(self.plan())
-        trials = [t for *_, pairs in plan for _, t in pairs]
-        self._call_hook("run_started", experiment=self.experiment,
-                        trials=[{"key": t.key, "dataset": t.dataset, "model": t.model,
-                                 "seed": t.seed, "stored": self.store.has(t.key)} for t in trials])
-        done = 0
+    def run(self) -> list[TrialRecord]:
+        prepared = list(self.prepare())
+        trials = [t for *_, planned in prepared for t in planned]
+        self._call_hook("run_started", experiment=self.experiment, trials=trials)
+        done = sum(t.stored for t in trials)
         with jax.default_device(self.device):
-            for seed, ds, pairs in plan:
-                todo = [(m, t) for m, t in pairs if not self.store.has(t.key)]
-                done += len(pairs) - len(todo)
+            for d, models, planned in prepared:
+                todo = [t for t in planned if not t.stored]
                 if not todo:
                     continue
-                split: Split | Exception = ds
-                if isinstance(ds, Dataset):
-                    try:
-                        split = self.make_split(ds, seed)
-                    except Exception as e:  # noqa: BLE001 - recorded on each of its trials
-                        split = e
-                for model, trial in todo:
-                    self.progress(done, len(trials), f"{trial.dataset} / {trial.model} / seed {seed}")
-                    if isinstance(split, Exception):
-                        record, per_user = _failed(trial, split, "preparing the data"), {}
-                    else:
-                        record, per_user = self.run_trial(ds, split, model, trial)
-                    record = self._store(record, per_user, trial)
-                    self._call_hook("trial_finished", record=record)
-                    done += 1
+                ds = self._dataset(d)
+                for seed in self.experiment.seeds:
+                    seed_todo = [t for t in todo if t.seed == seed]
+                    for record in self._run_seed(ds, seed, models, seed_todo, done, len(trials)):
+                        done += 1
+                        self.on_trial(record, done, len(trials))
         self.progress(done, len(trials), "done")
-        records = [self.store.get(t.key) if self.store.has(t.key)
-                   else _failed_record(self.store, t) for t in trials]
+        records = [self._stored_record(t) for t in trials]
         self._call_hook("run_finished", experiment=self.experiment, records=records)
         return records
 
-    def _store(self, record: dict[str, Any], per_user: dict[str, np.ndarray], trial: Trial
-               ) -> dict[str, Any]:
+    def _dataset(self, d: Resolved) -> Dataset:
+        held, self._held = self._held, None
+        if held is not None and held[0] is d:
+            return held[1]
+        return self.load_dataset(d)
+
+    def _run_seed(self, ds: Dataset, seed: int, models: list[Resolved],
+                  todo: list[PlannedTrial], done: int, total: int) -> Iterator[TrialRecord]:
+        if not todo:
+            return
+        by_label = {m.label: m for m in models}
+        try:
+            split = self.make_split(ds, seed)
+        except Exception as e:  # noqa: BLE001 - recorded on each trial of this seed
+            for t in todo:
+                record = self._store(failed_record(t, e, "splitting the data"), {}, t)
+                self._call_hook("trial_finished", record=record)
+                yield record
+            return
+        for i, t in enumerate(todo):
+            self.progress(done + i, total, f"{t.dataset} / {t.model} / seed {seed}")
+            record, per_user = self.run_trial(ds, split, by_label[t.model], t)
+            record = self._store(record, per_user, t)
+            self._call_hook("trial_finished", record=record)
+            yield record
+
+    def _stored_record(self, trial: PlannedTrial) -> TrialRecord:
+        if self.store.has(trial.key):
+            return self.store.get(trial.key)  # type: ignore[return-value]
+        failed = self.store.failed / f"{trial.key}.json"
+        try:
+            return json.loads(failed.read_text())
+        except (OSError, ValueError):
+            return {"key": trial.key, "dataset": trial.dataset, "model": trial.model,
+                    "seed": trial.seed, "status": "missing"}
+
+    def _store(self, record: TrialRecord, per_user: dict[str, np.ndarray], trial: PlannedTrial
+               ) -> TrialRecord:
         """Store a trial; a record that cannot be stored becomes a stored failure, never a crash."""
         try:
             self.store.put(record, per_user)
             return record
-        except Exception as e:  # noqa: BLE001 - e.g. a plugin's non-JSON timing value
-            failed = {**_failed(trial, e, "storing the result"),
-                      "provenance": record.get("provenance")}
+        except Exception as e:  # noqa: BLE001 - e.g. a record that is not JSON
+            failed = failed_record(trial, e, "storing the result")
+            if "provenance" in record:
+                failed["provenance"] = record["provenance"]
             self.store.put(failed)
             return failed
 
@@ -210,84 +329,98 @@ class Runner:
                 self.hook_errors.append(f"plugin {impl.plugin_name}: {name} raised "
                                         f"{type(e).__name__}: {e}")
 
-    def run_trial(self, ds: Dataset, split: Split, model: Component, trial: Trial
-                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        record: dict[str, Any] = {
-            "key": trial.key, "dataset": trial.dataset, "model": trial.model, "seed": trial.seed,
-            "identity": trial.identity, "config_hash": config_hash(trial.identity["model"]),
-            "provenance": {
+    # ------------------------------------------------------------------ one trial
+
+    def run_trial(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial
+                  ) -> tuple[TrialRecord, dict[str, np.ndarray]]:
+        """Fit and evaluate one model; the record of a success or of the failure."""
+        record = base_record(trial)
+        record.update(
+            config_hash=config_hash(trial.identity["model"]),
+            provenance={
                 "dataset_checksum": ds.checksum, "split_fingerprint": split.fingerprint,
                 "split_protocol": split.protocol, "versions": provenance.versions(),
                 "hardware": provenance.hardware(self.device), "git_commit": provenance.git_commit(),
                 "data_shape": {"users": ds.interactions.n_users, "items": ds.interactions.n_items,
                                "train": len(split.train), "test": len(split.test),
-                               "valid": len(split.valid) if split.valid is not None else 0},
-            },
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+                               "valid": len(split.valid) if split.valid is not None else 0}},
+            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         try:
-            metrics, per_user, timings, extra = self._fit_and_evaluate(ds, split, model, trial)
+            outcome, per_user = self._fit_and_evaluate(ds, split, model, trial)
         except Exception as e:  # noqa: BLE001 - a failing model is recorded, the run goes on
-            return {**record, **_failed(trial, e, "fit/evaluate")}, {}
-        record.update(status="ok", metrics=metrics, timings=timings, **extra)
+            return {**record, **failed_record(trial, e, "fit/evaluate")}, {}
+        record.update(status="ok", **outcome)  # type: ignore[typeddict-item]
         return record, per_user
 
-    def _fit_and_evaluate(self, ds: Dataset, split: Split, model: Component, trial: Trial):
+    def _fit_and_evaluate(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial
+                          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         p = self.experiment.protocol
-        spec, cfg = resolve(self.registry, "model", model, "model")
-        missing = missing_requirements(spec, ds)
-        if missing:
-            raise RecbenchError(f"model {spec.name!r} needs {', '.join(missing)}, which dataset "
-                                f"{ds.name!r} does not have")
         x = ds.interactions
         ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task,
                            p.binary_threshold)
-        key = derive_key(trial.seed, "model", model.display, ds.name)
+        # From name and config, never the label: renaming a label changes no number.
+        key = derive_key(trial.seed, "model", model.name, config_hash(model.identity()), ds.name)
         memory_scope = provenance.reset_peak_host()
-        t0 = time.perf_counter()
-        fitted = spec.factory(cfg, ctx).fit(split.train, valid=split.valid, key=key)
-        jax.block_until_ready(getattr(fitted, "__dict__", None))
-        fit_s = time.perf_counter() - t0
-        metrics = [self.registry.spec("metric", m) for m in p.metrics]
+        with CompileClock() as fit_clock:
+            t0 = time.perf_counter()
+            fitted = model.spec.factory(model.config, ctx).fit(split.train, valid=split.valid,
+                                                               key=key)
+            jax.block_until_ready(getattr(fitted, "__dict__", None))
+            fit_s = time.perf_counter() - t0
+        fit_info = check_fit_info(getattr(fitted, "fit_info", None), model.name)
+        with CompileClock() as eval_clock:
+            t0 = time.perf_counter()
+            result = self._evaluate(fitted, split, trial, ds)
+            eval_s = time.perf_counter() - t0
+        fit_compile, eval_compile = fit_clock.seconds(), eval_clock.seconds()
+        timings = {"fit_s": fit_s, "fit_compile_s": fit_compile,
+                   "fit_steady_s": max(fit_s - fit_compile, 0.0),
+                   "eval_s": eval_s, "eval_compile_s": eval_compile,
+                   "eval_steady_s": max(eval_s - eval_compile, 0.0),
+                   **{k: float(result.timings[k]) for k in ("score_s", "rank_s", "metrics_s")
+                      if k in result.timings}}
+        labels = {metric_label(m, k): m.higher_is_better for m in self.plan_.metrics
+                  for k in (p.ks if m.uses_k and p.task == "ranking" else (None,))}
+        outcome = {"metrics": result.metrics,
+                   "higher_is_better": {k: v for k, v in labels.items() if k in result.metrics},
+                   "timings": timings, "counts": result.counts,
+                   "n_parameters": provenance.parameter_count(fitted),
+                   "memory": {"peak_host_mb": provenance.peak_host_mb(),
+                              "peak_host_scope": memory_scope,
+                              "peak_device_mb": provenance.peak_device_mb(self.device)},
+                   "fit_info": fit_info}
+        return outcome, result.per_user
+
+    def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset) -> Any:
+        p = self.experiment.protocol
+        metrics = list(self.plan_.metrics)
         if p.task == "ranking":
             with_valid = _with_valid(split)
             known = with_valid if p.mask_valid_in_test else split.train
             history = with_valid if p.history == "train+valid" else split.train
-            result = evaluate_ranking(fitted, train=history, test=split.test, known=known,
-                                      metrics=metrics, ks=p.ks, batch_size=p.batch_size)
-        else:
-            test = split.test
-            if p.task == "rating" and test.rating is None:
-                raise RecbenchError(f"task 'rating' needs ratings; dataset {ds.name!r} has none")
-            users, items, target = (
-                (test.user, test.item, test.rating) if p.task == "rating" else
-                binary_pairs(test, _with_valid(split), p.binary_threshold,
-                             derive_rng(trial.seed, "negatives", ds.name)))
-            result = evaluate_points(fitted, users=users, items=items, target=target,
-                                     metrics=metrics)
-        timings = {"fit_s": fit_s, **getattr(fitted, "timings", {}), **result.timings}
-        timings = {k: float(v) if isinstance(v, (int, float, np.number)) else v
-                   for k, v in timings.items()}
-        extra = {"counts": result.counts, "n_parameters": provenance.parameter_count(fitted),
-                 "memory": {"peak_host_mb": provenance.peak_host_mb(),
-                            "peak_host_scope": memory_scope,
-                            "peak_device_mb": provenance.peak_device_mb(self.device)}}
-        return result.metrics, result.per_user, timings, extra
+            return evaluate_ranking(fitted, train=history, test=split.test, known=known,
+                                    metrics=metrics, ks=p.ks, batch_size=p.batch_size)
+        test = split.test
+        users, items, target = (
+            (test.user, test.item, test.rating) if p.task == "rating" else
+            binary_pairs(test, _with_valid(split), p.binary_threshold,
+                         derive_rng(trial.seed, "negatives", ds.name)))
+        return evaluate_points(fitted, users=users, items=items, target=target, metrics=metrics)
 
 
 def _with_valid(split: Split) -> Interactions:
     return split.train if split.valid is None else Interactions.concat(split.train, split.valid)
 
 
-def _failed(trial: Trial, error: BaseException, stage: str) -> dict[str, Any]:
+# ---------------------------------------------------------------- records, built here only
+
+
+def base_record(trial: PlannedTrial) -> TrialRecord:
     return {"key": trial.key, "dataset": trial.dataset, "model": trial.model, "seed": trial.seed,
-            "identity": trial.identity, "status": "failed", "stage": stage,
+            "status": "failed", "identity": trial.identity}
+
+
+def failed_record(trial: PlannedTrial, error: BaseException, stage: str) -> TrialRecord:
+    return {**base_record(trial), "status": "failed", "stage": stage,
             "error": f"{type(error).__name__}: {error}",
             "traceback": "".join(traceback.format_exception(error, limit=8))}
-
-
-def _failed_record(store: ResultStore, trial: Trial) -> dict[str, Any]:
-    with contextlib.suppress(OSError, ValueError):
-        return json.loads((store.failed / f"{trial.key}.json").read_text())
-    return {"key": trial.key, "dataset": trial.dataset, "model": trial.model, "seed": trial.seed,
-            "status": "missing"}

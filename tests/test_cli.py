@@ -73,3 +73,54 @@ def test_rating_and_binary_tasks_run(tmp_path, capsys):
     assert main(["run", str(exp), "--results", str(tmp_path / "b"), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["model"] for r in rows} == {"most-popular", "random"}
+
+
+FAILING_PLUGIN = '''
+from dataclasses import dataclass
+from recbench import ModelSpec, hookimpl
+
+@dataclass(frozen=True)
+class Diverges:
+    def fit(self, train, *, valid=None, key):
+        raise FloatingPointError("diverged")
+
+@hookimpl
+def register_models():
+    return [ModelSpec("diverges", "baseline", frozenset({"ranking"}), lambda c, x: Diverges())]
+'''
+
+TINY_EXPERIMENT = ('[[datasets]]\nname = "synthetic"\nconfig = {n_users = 60, n_items = 30, '
+                   'mean_per_user = 8}\n[[models]]\nname = "most-popular"\n[[models]]\n'
+                   'name = "diverges"\n[protocol]\nmetrics = ["ndcg"]\nks = [5]\n')
+
+
+def test_failed_trials_exit_3_after_the_board_with_one_progress_line_per_trial(tmp_path, capsys):
+    plugin = tmp_path / "diverging.py"
+    plugin.write_text(FAILING_PLUGIN)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(TINY_EXPERIMENT)
+    args = ["--plugin", str(plugin), "run", str(exp), "--results", str(tmp_path / "r"),
+            "--format", "csv"]
+    assert main(args) == 3
+    out = capsys.readouterr()
+    assert out.out.startswith("dataset,model,seeds,") and "most-popular" in out.out
+    assert "users_evaluated,users_excluded" in out.out.splitlines()[0]
+    lines = [line for line in out.err.splitlines() if line.startswith("[")]
+    assert lines[0].startswith("[1/2] synthetic / most-popular / seed 0: ndcg@5 ")
+    assert " s" in lines[0] and "fit " in lines[0]
+    assert lines[1] == "[2/2] synthetic / diverges / seed 0: failed: FloatingPointError: diverged"
+    assert main([*args, "-q"]) == 3  # the failure is retried, quietly
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+
+
+def test_a_dataset_that_cannot_load_stops_the_run_with_one_line(tmp_path, capsys):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f'[[datasets]]\nname = "files"\nconfig = {{path = "{tmp_path}/none.csv"}}\n'
+                   '[[models]]\nname = "random"\n')
+    assert main(["run", str(exp), "--results", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: datasets[0]: dataset 'files' could not "
+                                                   "be loaded")
+    assert not (tmp_path / "r" / "trials").exists()
+    assert main(["run", str(exp), "--results", str(tmp_path / "r"), "--traceback"]) == 1
+    assert "Traceback" in capsys.readouterr().err  # --traceback also after the subcommand

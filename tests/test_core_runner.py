@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from recbench import ModelSpec, hookimpl
-from recbench.config import from_mapping
-from recbench.config import Experiment
-from recbench.data import Interactions
+from recbench.config import Experiment, from_mapping
+from recbench.errors import ConfigError, RecbenchError
+from recbench.data import Dataset, Interactions
 from recbench.evaluate import evaluate_ranking
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
@@ -65,7 +65,7 @@ def test_run_stores_metrics_and_provenance(tmp_path):
         prov = r["provenance"]
         assert prov["dataset_checksum"] and len(prov["split_fingerprint"]) == 64
         assert prov["versions"]["jax"] and prov["hardware"]["device_count"] >= 1
-        assert set(r["timings"]) >= {"fit_s", "score_s", "rank_s", "eval_compile_s"}
+        assert set(r["timings"]) >= {"fit_s", "fit_compile_s", "score_s", "rank_s", "eval_compile_s"}
         assert r["counts"]["users_evaluated"] > 0
         assert 0 < r["memory"]["peak_host_mb"] and r["memory"]["peak_host_scope"] in ("trial", "process")
         assert r["identity"]["seed"] == r["seed"]
@@ -157,22 +157,116 @@ def test_evaluator_masks_seen_items_and_breaks_ties_by_index(registry):
     assert r.metrics["auc"] == pytest.approx(2 / 3)  # beats items 3, 4; loses to item 1
 
 
-def test_a_failing_dataset_is_recorded_and_other_datasets_run(tmp_path):
-    from recbench import DatasetCard, DatasetSpec
+class BadData:
+    @hookimpl
+    def register_datasets(self):
+        from recbench import DatasetCard, DatasetSpec
 
-    class BadData:
-        @hookimpl
-        def register_datasets(self):
-            def load(cfg, ctx):
-                raise OSError("disk on fire")
-            return [DatasetSpec("bad-data", load, DatasetCard("always fails"))]
+        def load(cfg, ctx):
+            raise OSError("disk on fire")
+        def implicit(cfg, ctx):
+            rng = np.random.default_rng(0)
+            return Dataset.from_arrays("no-ratings", rng.integers(0, 30, 300), rng.integers(0, 20, 300))
+        return [DatasetSpec("bad-data", load, DatasetCard("always fails")),
+                DatasetSpec("no-ratings", implicit, DatasetCard("implicit feedback only"))]
 
+
+@dataclass(frozen=True)
+class _Spy:
+    """most-popular-like scores; every fit is counted, ``info`` is reported as fit_info."""
+
+    fits: list
+    info: object = None
+
+    def fit(self, train, *, valid=None, key):
+        self.fits.append(key)
+        return _SpyFitted(jnp.asarray(train.item_counts, jnp.float32), self.info)
+
+
+@dataclass(frozen=True)
+class _SpyFitted:
+    popularity: jnp.ndarray
+    fit_info: object
+
+    def score(self, batch):
+        return jnp.broadcast_to(self.popularity, (batch.users.shape[0], batch.n_items))
+
+
+class SpyModels:
+    def __init__(self):
+        self.fits = []
+
+    @hookimpl
+    def register_models(self):
+        return [ModelSpec("spy", "baseline", frozenset({"ranking"}),
+                          lambda c, x: _Spy(self.fits, {"epochs_run": 3, "epoch_s": np.float32(0.5)})),
+                ModelSpec("spy-bad-info", "baseline", frozenset({"ranking"}),
+                          lambda c, x: _Spy(self.fits, {"losses": [1.0, 0.5]})),
+                ModelSpec("spy-needs-users", "baseline", frozenset({"ranking"}),
+                          lambda c, x: _Spy(self.fits), requires=frozenset({"user_features"}))]
+
+
+def test_a_failing_dataset_stops_the_run_before_any_trial(tmp_path):
+    spy = SpyModels()
     exp = from_mapping(Experiment, {
-        "datasets": [{"name": "bad-data"}, {"name": "synthetic", "config": TINY}],
-        "models": [{"name": "most-popular"}]})
-    records = run(tmp_path, exp, objects=(BadData(),))
-    assert [r["status"] for r in records] == ["failed", "ok"]
-    assert "disk on fire" in records[0]["error"] and records[0]["stage"] == "preparing the data"
+        "datasets": [{"name": "synthetic", "config": TINY}, {"name": "bad-data"}],
+        "models": [{"name": "spy"}]})
+    with pytest.raises(RecbenchError, match=r"datasets\[1\]: dataset 'bad-data' could not be "
+                                            r"loaded: OSError: disk on fire"):
+        run(tmp_path, exp, objects=(BadData(), spy))
+    assert spy.fits == [] and not (tmp_path / "results" / "trials").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"protocol": {"metrics": ["ndcg"], "ks": [10, 41]}},
+     "K=41 but dataset 'synthetic' has only 40 items"),
+    ({"models": [{"name": "spy"}, {"name": "spy-needs-users"}]},
+     "model 'spy-needs-users' needs user_features, which dataset 'synthetic' does not have"),
+    ({"protocol": {"task": "rating", "metrics": ["rmse"]}, "models": [{"name": "random"}],
+      "datasets": [{"name": "no-ratings"}]},
+     "task 'rating' needs ratings; dataset 'no-ratings' has none"),
+])
+def test_checks_that_need_no_fitted_model_run_before_any_training(tmp_path, change, message):
+    spy = SpyModels()
+    exp = from_mapping(Experiment, {"datasets": [{"name": "synthetic", "config": TINY}],
+                                    "models": [{"name": "spy"}], **change})
+    with pytest.raises(ConfigError, match=message):
+        run(tmp_path, exp, objects=(spy, BadData()))
+    assert spy.fits == []
+
+
+def test_harness_times_every_model_alike_and_stores_declared_fit_info(tmp_path):
+    spy = SpyModels()
+    exp = from_mapping(Experiment, {"datasets": [{"name": "synthetic", "config": TINY}],
+                                    "models": [{"name": "spy"}, {"name": "spy-bad-info"}],
+                                    "protocol": {"metrics": ["ndcg"]}})
+    ok, bad = run(tmp_path, exp, objects=(spy,))
+    t = ok["timings"]
+    assert {"fit_s", "fit_compile_s", "fit_steady_s", "eval_s", "eval_compile_s",
+            "eval_steady_s", "score_s"} <= set(t)
+    assert t["fit_steady_s"] == pytest.approx(t["fit_s"] - t["fit_compile_s"])
+    assert t["eval_steady_s"] == pytest.approx(t["eval_s"] - t["eval_compile_s"])
+    assert ok["fit_info"] == {"epochs_run": 3, "epoch_s": 0.5}
+    assert ok["higher_is_better"] == {"ndcg@10": True}
+    assert bad["status"] == "failed" and "fit_info['losses'] is list" in bad["error"]
+
+
+def test_renaming_a_label_changes_no_key_and_no_number(tmp_path):
+    def exp(label):
+        return from_mapping(Experiment, {"datasets": [{"name": "synthetic", "config": TINY}],
+                                         "models": [{"name": "random", "label": label}],
+                                         "protocol": {"metrics": ["ndcg"]}})
+    (a,) = run(tmp_path / "a", exp(""))
+    (b,) = run(tmp_path / "b", exp("renamed"))
+    assert b["model"] == "renamed" and a["key"] == b["key"] and a["metrics"] == b["metrics"]
+
+
+def test_the_same_model_twice_under_two_labels_is_a_config_error(tmp_path):
+    exp = from_mapping(Experiment, {"datasets": [{"name": "synthetic", "config": TINY}],
+                                    "models": [{"name": "random"}, {"name": "random", "label": "r2"}]})
+    with pytest.raises(ConfigError, match=r"models\[1\]: model 'random' with this config is "
+                                          r"already models\[0\]"):
+        run(tmp_path, exp)
 
 
 def test_leaderboard_never_averages_different_setups_or_datasets(tmp_path):

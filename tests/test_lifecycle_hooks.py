@@ -4,6 +4,7 @@ and that a tracker which raises is recorded as a warning without stopping the ru
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,13 @@ from recbench import ModelSpec, hookimpl
 from recbench.cli.main import main
 from recbench.config import Component, Experiment, Protocol
 from recbench.plugins import load_plugins
+from recbench.records import PlannedTrial
 from recbench.registry import Registry
 from recbench.runner import RunOptions, Runner
 from recbench.store import ResultStore
 
 TINY = {"n_users": 60, "n_items": 30, "mean_per_user": 8}
-TRIAL_KEYS = {"key", "dataset", "model", "seed", "stored"}
+TRIAL_FIELDS = {"key", "dataset", "model", "seed", "stored", "identity"}
 
 
 def experiment(*models: Component) -> Experiment:
@@ -98,21 +100,23 @@ def test_hooks_fire_in_order_with_the_documented_arguments(tmp_path):
     assert tracker.names() == ["run_started"] + ["trial_finished"] * 4 + ["run_finished"]
     assert runner.hook_errors == []
 
-    # run_started: the experiment object and every planned trial, none stored yet.
+    # run_started: the experiment object and every planned trial (typed), none stored yet.
     (started,) = tracker.args("run_started")
     assert started["experiment"] is exp
     trials = started["trials"]
-    assert all(set(t) == TRIAL_KEYS for t in trials)
-    assert [(t["dataset"], t["model"], t["seed"]) for t in trials] == [
+    assert all(isinstance(t, PlannedTrial) for t in trials)
+    assert {f.name for f in dataclasses.fields(PlannedTrial)} == TRIAL_FIELDS
+    assert [(t.dataset, t.model, t.seed) for t in trials] == [
         ("synthetic", "random", 0), ("synthetic", "pop", 0),
         ("synthetic", "random", 1), ("synthetic", "pop", 1)]  # labels, in run order
-    assert not any(t["stored"] for t in trials)
-    assert len({t["key"] for t in trials}) == 4
+    assert not any(t.stored for t in trials)
+    assert len({t.key for t in trials}) == 4
+    assert all(t.identity["model"]["name"] in ("random", "most-popular") for t in trials)
 
     # trial_finished: each record exactly as written to the store, in run order.
     store = ResultStore(tmp_path / "results")
     finished = [a["record"] for a in tracker.args("trial_finished")]
-    assert [r["key"] for r in finished] == [t["key"] for t in trials]
+    assert [r["key"] for r in finished] == [t.key for t in trials]
     for record in finished:
         assert record["status"] == "ok"
         assert set(record["metrics"]) == {"ndcg@5", "recall@5"}
@@ -121,8 +125,8 @@ def test_hooks_fire_in_order_with_the_documented_arguments(tmp_path):
     # run_finished: the experiment and one record per planned trial, in the same order.
     (done,) = tracker.args("run_finished")
     assert done["experiment"] is exp
-    assert [r["key"] for r in done["records"]] == [t["key"] for t in trials]
-    assert done["records"] == [store.get(t["key"]) for t in trials]
+    assert [r["key"] for r in done["records"]] == [t.key for t in trials]
+    assert done["records"] == [store.get(t.key) for t in trials]
     assert done["records"] == returned
 
 
@@ -131,7 +135,7 @@ def test_resumed_run_reports_stored_trials_and_skips_trial_finished(tmp_path):
     tracker = Tracker()
     make_runner(tmp_path, experiment(), tracker).run()
     assert tracker.names() == ["run_started", "run_finished"]
-    assert all(t["stored"] for t in tracker.args("run_started")[0]["trials"])
+    assert all(t.stored for t in tracker.args("run_started")[0]["trials"])
     assert [r["status"] for r in tracker.args("run_finished")[0]["records"]] == ["ok"] * 4
 
 

@@ -20,6 +20,16 @@ def console(stderr: bool = False) -> Console:
 
 cache_dir = default_cache_dir
 
+# Exit codes of the `recbench` command (documented in `recbench --help` and recbench/cli/main.py).
+EXIT_ERROR = 1  # a RecbenchError: bad input, a dataset that cannot be loaded, a failed check
+EXIT_INTERNAL = 2  # a bug: an unexpected exception
+EXIT_TRIALS_FAILED = 3  # `recbench run` finished, but some trials failed
+
+# `--traceback` works before the subcommand and after it: main() reads it from the argument list,
+# and the commands accept it so click does not reject it there.
+traceback_option = click.option("--traceback", "show_traceback", is_flag=True,
+                                help="Show full tracebacks on errors.")
+
 
 def enable_compilation_cache() -> None:
     """Persist XLA executables across runs: repeated runs and tests skip recompilation."""

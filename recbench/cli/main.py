@@ -1,4 +1,10 @@
-"""Entry point: global options, plugin loading, and one-line errors (``--traceback`` for more)."""
+"""Entry point: global options, plugin loading, and one-line errors (``--traceback`` for more).
+
+Exit codes: 0 success; 1 an error recbench raised on purpose (bad config, a dataset that cannot be
+loaded, a check that failed before training), printed as one line; 2 a usage error or an internal
+error; 3 ``recbench run`` finished but some trials failed (the leaderboard of the others is
+printed first); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import traceback
 import click
 
 from ..errors import RecbenchError
+from .common import EXIT_ERROR, EXIT_INTERNAL
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .run_cmd import leaderboard_command, run_command
@@ -21,7 +28,12 @@ from .split_cmd import split_group
 @click.version_option(package_name="recbench")
 @click.pass_context
 def cli(ctx: click.Context, plugin_paths: tuple[str, ...], show_traceback: bool) -> None:
-    """Comparative, reproducible benchmarking of recommender systems."""
+    """Comparative, reproducible benchmarking of recommender systems.
+
+    \b
+    Exit codes: 0 success; 1 an error (one line; --traceback for more); 2 usage or internal
+    error; 3 `run` finished but some trials failed; 130 interrupted.
+    """
     ctx.obj = {"plugin_paths": plugin_paths, "traceback": show_traceback}
 
 
@@ -35,7 +47,9 @@ cli.add_command(split_group)
 def main(argv: list[str] | None = None) -> int:
     show = "--traceback" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="recbench", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="recbench", standalone_mode=False)
+        if isinstance(code, int):  # a command's ctx.exit(code), returned by click
+            return code
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
@@ -48,13 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         if show:
             traceback.print_exc()
         click.echo(f"error: {e}", err=True)
-        return 1
+        return EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - an unexpected bug still gets one clear line
         if show:
             traceback.print_exc()
         click.echo(f"internal error: {type(e).__name__}: {e} (rerun with --traceback and report it)",
                    err=True)
-        return 2
+        return EXIT_INTERNAL
     return 0
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,10 +16,11 @@ from ..errors import ConfigError
 from ..plugins import BUILTIN_DIST
 from ..registry import Registry
 from ..report import leaderboard, to_markdown, to_rich_table
-from ..runner import RunOptions, Runner, open_dataset, resolve
-from ..specs import LoadContext, missing_requirements
+from ..records import TrialRecord
+from ..runner import RunOptions, Runner
 from ..store import ResultStore
-from .common import cache_dir, console, enable_compilation_cache, registry, warn_plugin_errors
+from .common import (EXIT_TRIALS_FAILED, cache_dir, console, enable_compilation_cache, registry,
+                     traceback_option, warn_plugin_errors)
 
 FORMATS = ["table", "markdown", "csv", "json"]
 
@@ -41,14 +44,15 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
 
 
 def default_experiment(reg: Registry) -> Experiment:
-    """Every built-in ranking model the embedded dataset can serve, one seed, default protocol."""
+    """Every built-in ranking model, one seed, default protocol, on the embedded dataset.
+
+    Nothing is loaded here: the runner loads the dataset once and, for this experiment, leaves out
+    the models whose requirements it does not meet (``unmet_requirements="skip"``), saying so.
+    """
     dataset = Experiment().datasets[0]
-    spec, cfg = resolve(reg, "dataset", dataset, "default dataset")
-    data = open_dataset(spec, cfg, LoadContext(None, cache_dir()))
     models = tuple(Component(name) for name in reg.names("model")
                    if reg.get("model", name).distribution == BUILTIN_DIST
-                   and "ranking" in reg.spec("model", name).tasks
-                   and not missing_requirements(reg.spec("model", name), data))
+                   and "ranking" in reg.spec("model", name).tasks)
     return Experiment(name="default", datasets=(dataset,), models=models)
 
 
@@ -72,10 +76,19 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
 @click.option("--model", "models", multiple=True,
               help="Run only these models of the experiment (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Progress lines also show what each model reported (fit_info).")
+@traceback_option
 @click.pass_context
 def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
-                device: str | None, data_dir: str | None, models: tuple[str, ...], fmt: str) -> None:
-    """Run an experiment (TOML); without CONFIG, the default leaderboard on the embedded dataset."""
+                device: str | None, data_dir: str | None, models: tuple[str, ...], fmt: str,
+                quiet: bool, verbose: bool, show_traceback: bool) -> None:
+    """Run an experiment (TOML); without CONFIG, the default leaderboard on the embedded dataset.
+
+    Progress goes to stderr: a bar on a terminal, else one line per finished trial. Exits 3 when
+    some trials failed, after printing the leaderboard of the others.
+    """
     reg = registry(ctx)
     experiment = load_experiment(config) if config else default_experiment(reg)
     if models:
@@ -83,25 +96,58 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     warn_plugin_errors(reg)
     enable_compilation_cache()
     options = RunOptions(Path(results_dir or Path("recbench-results") / experiment.name),
-                         Path(data_dir) if data_dir else None, cache_dir(), device)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
-        task = bar.add_task("loading data", total=None)
-        runner = Runner(experiment, reg, options, progress=lambda done, total, message:
-                        bar.update(task, completed=done, total=total, description=message))
+                         Path(data_dir) if data_dir else None, cache_dir(), device,
+                         unmet_requirements="error" if config else "skip")
+    err = console(stderr=True)
+    with _progress(err, quiet) as (progress, bar_shown):
+        lines = None if quiet or bar_shown else _trial_line_printer(verbose)
+        runner = Runner(experiment, reg, options, progress=progress, on_trial=lines)
         records = runner.run()
+    for message in runner.skipped:
+        click.echo(f"note: left out: {message}", err=True)
     for message in runner.hook_errors:
         click.secho(f"warning: {message}", fg="yellow", err=True)
     _print_board(records, fmt, title=f"{experiment.name} ({experiment.protocol.task}, "
                                      f"split {experiment.protocol.split.name})")
     click.echo(f"results: {options.results_dir}", err=True)
+    if any(r.get("status") != "ok" for r in records):
+        ctx.exit(EXIT_TRIALS_FAILED)
+
+
+@contextlib.contextmanager
+def _progress(err: Any, quiet: bool) -> Iterator[tuple[Callable[[int, int, str], None], bool]]:
+    """A rich bar when stderr is a terminal (and not quiet), else a no-op progress callback."""
+    if quiet or not err.is_terminal:
+        yield (lambda done, total, message: None), False
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("loading data", total=None)
+        yield (lambda done, total, message: bar.update(
+            task, completed=done, total=total or None, description=message)), True
+
+
+def _trial_line_printer(verbose: bool) -> Callable[[TrialRecord, int, int], None]:
+    """One line per finished trial: where, the key metric, the fit time (stderr, flushed)."""
+    def show(record: TrialRecord, done: int, total: int) -> None:
+        where = f"[{done}/{total}] {record['dataset']} / {record['model']} / seed {record['seed']}"
+        if record["status"] != "ok":
+            click.echo(f"{where}: failed: {record.get('error', '')}".splitlines()[0], err=True)
+            return
+        metric, value = next(iter(record["metrics"].items()))
+        line = f"{where}: {metric} {value:.4f}, fit {record['timings']['fit_s']:.2f} s"
+        if verbose and record.get("fit_info"):
+            line += " (" + ", ".join(f"{k} {v}" for k, v in record["fit_info"].items()) + ")"
+        click.echo(line, err=True)
+    return show
 
 
 @click.command("leaderboard")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def leaderboard_command(results_dir: str, fmt: str) -> None:
+@traceback_option
+def leaderboard_command(results_dir: str, fmt: str, show_traceback: bool) -> None:
     """Print the leaderboard of every trial stored in RESULTS_DIR."""
     store = ResultStore(results_dir)
     records = list(store.records(include_failed=True))

@@ -1,4 +1,10 @@
-"""Leaderboard: one row per (dataset, model), each metric as mean ± std over seeds, plus costs."""
+"""Leaderboard: one row per (dataset, model), each metric as mean ± std over seeds, plus costs and
+the users evaluated / excluded (from each record's ``counts``).
+
+Rows are ordered by each metric's declared direction, which every record carries
+(``record["higher_is_better"]``, from the metric plugin), so a third party's lower-is-better
+metric sorts right.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from rich.table import Table
 
 from ..config import config_hash
 
-COST_COLUMNS = {"fit_s": "fit s", "eval_total_s": "eval s"}
+COST_COLUMNS = {"fit_s": "fit s", "eval_s": "eval s"}
+COUNT_COLUMNS = {"users_evaluated": "users", "users_excluded": "excluded"}
 
 
 def setup_of(record: dict[str, Any]) -> str:
@@ -39,16 +46,30 @@ def trial_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             model = f"{model} [{setup_of(r)}]"
         row = {"dataset": r["dataset"], "model": model, "seed": r["seed"]}
         row.update(r["metrics"])
-        row.update({k: r["timings"].get(k) for k in COST_COLUMNS})
+        # Absent values (e.g. users on a rating task) are left out: they become NaN, shown "-".
+        found = {**r.get("timings", {}), **r.get("counts", {})}
+        row.update({k: found[k] for k in [*COST_COLUMNS, *COUNT_COLUMNS] if k in found})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def directions(records: Iterable[dict[str, Any]]) -> dict[str, bool]:
+    """Metric label -> higher is better, as the metric plugins declared it in the records."""
+    out: dict[str, bool] = {}
+    for r in records:
+        out.update(r.get("higher_is_better", {}))
+    out.update({c: False for c in COST_COLUMNS})
+    return out
 
 
 def leaderboard(records: Iterable[dict[str, Any]], sort_by: str | None = None) -> pd.DataFrame:
     """Aggregate over seeds. Columns: dataset, model, seeds, then ``<metric>``/``<metric>_std``.
 
-    Rows are sorted per dataset by ``sort_by`` (default: the first metric), best first.
+    Rows are sorted per dataset by ``sort_by`` (default: the first metric), best first by the
+    metric's declared direction; a column of unknown direction (records written before directions
+    were recorded) keeps the records' order.
     """
+    records = list(records)
     frame = trial_frame(records)
     if frame.empty:
         return frame
@@ -57,9 +78,12 @@ def leaderboard(records: Iterable[dict[str, Any]], sort_by: str | None = None) -
     mean = grouped[values].mean()
     std = grouped[values].std(ddof=1).fillna(0.0).add_suffix("_std")
     out = pd.concat([grouped.size().rename("seeds"), mean, std], axis=1).reset_index()
-    key = sort_by or next((c for c in values if c not in COST_COLUMNS), values[0])
-    lower_better = key.split("@")[0] in ("mse", "rmse", "mae", "log_loss") or key in COST_COLUMNS
-    return out.sort_values(["dataset", key], ascending=[True, lower_better], kind="stable",
+    key = sort_by or next((c for c in values if c not in COST_COLUMNS and c not in COUNT_COLUMNS),
+                          values[0])
+    higher = directions(records).get(key)
+    if higher is None:
+        return out.sort_values("dataset", kind="stable", ignore_index=True)
+    return out.sort_values(["dataset", key], ascending=[True, not higher], kind="stable",
                            ignore_index=True)
 
 
@@ -72,12 +96,14 @@ def _cell(board: pd.DataFrame, i: int, col: str) -> str:
     mean, std = board.at[i, col], board.at[i, f"{col}_std"]
     if mean is None or np.isnan(mean):
         return "-"
+    if col in COUNT_COLUMNS:
+        return f"{mean:.0f}"
     digits = 2 if col in COST_COLUMNS else 4
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if board.at[i, "seeds"] > 1 else "")
 
 
 def _header(col: str) -> str:
-    return COST_COLUMNS.get(col, col)
+    return COST_COLUMNS.get(col, COUNT_COLUMNS.get(col, col))
 
 
 def to_rich_table(board: pd.DataFrame, title: str = "leaderboard") -> Table:

@@ -1,0 +1,217 @@
+"""The trial record: what the runner stores for every trial, as typed dictionaries.
+
+A record is plain JSON (it is written to the result store as is), so its schema is a set of
+:class:`typing.TypedDict` classes rather than dataclasses. Every key and its unit is documented in
+``docs/trial-record.md``; a test keeps the two in step and checks records written by a real run
+against :func:`schema_problems`. All times are seconds of wall time, all memory is MiB.
+"""
+
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, NotRequired, TypedDict
+
+from .errors import ModelError
+
+Status = Literal["ok", "failed", "missing"]
+FitInfoValue = int | float | str | bool
+
+
+class DatasetIdentity(TypedDict):
+    name: str
+    config: dict[str, Any]
+    checksum: str
+
+
+class ModelIdentity(TypedDict):
+    name: str
+    config: dict[str, Any]
+
+
+class TrialIdentity(TypedDict):
+    dataset: DatasetIdentity
+    protocol: dict[str, Any]
+    model: ModelIdentity
+    seed: int
+    recbench: str
+    plugins: dict[str, str]
+    recbench_code: NotRequired[str]
+
+
+class DataShape(TypedDict):
+    users: int
+    items: int
+    train: int
+    valid: int
+    test: int
+
+
+class Provenance(TypedDict):
+    dataset_checksum: str
+    split_fingerprint: str
+    split_protocol: dict[str, Any]
+    versions: dict[str, str]
+    hardware: dict[str, Any]
+    git_commit: str | None
+    data_shape: DataShape
+
+
+class Timings(TypedDict):
+    fit_s: float
+    fit_compile_s: float
+    fit_steady_s: float
+    eval_s: float
+    eval_compile_s: float
+    eval_steady_s: float
+    score_s: float
+    rank_s: NotRequired[float]
+    metrics_s: NotRequired[float]
+
+
+class Counts(TypedDict, total=False):
+    users_evaluated: int
+    users_excluded: int
+    batch_size: int
+    batches: int
+    pairs: int
+
+
+class Memory(TypedDict):
+    peak_host_mb: float
+    peak_host_scope: Literal["trial", "process"]
+    peak_device_mb: float | None
+
+
+class TrialRecord(TypedDict):
+    key: str
+    dataset: str
+    model: str
+    seed: int
+    status: Status
+    identity: NotRequired[TrialIdentity]
+    config_hash: NotRequired[str]
+    provenance: NotRequired[Provenance]
+    started: NotRequired[str]
+    metrics: NotRequired[dict[str, float]]
+    higher_is_better: NotRequired[dict[str, bool]]
+    timings: NotRequired[Timings]
+    counts: NotRequired[Counts]
+    n_parameters: NotRequired[int]
+    memory: NotRequired[Memory]
+    fit_info: NotRequired[dict[str, FitInfoValue]]
+    stage: NotRequired[str]
+    error: NotRequired[str]
+    traceback: NotRequired[str]
+
+
+# Keys an "ok" record always has, beyond the ones every record has.
+OK_KEYS = frozenset({"identity", "config_hash", "provenance", "started", "metrics",
+                     "higher_is_better", "timings", "counts", "n_parameters", "memory", "fit_info"})
+FAILED_KEYS = frozenset({"identity", "stage", "error", "traceback"})
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    """One trial of a run's plan: ``dataset`` and ``model`` are display labels, ``key`` the hash of
+    ``identity`` (everything that determines the numbers), ``stored`` True when the result store
+    already holds it and the run will skip it."""
+
+    key: str
+    dataset: str
+    model: str
+    seed: int
+    stored: bool
+    identity: TrialIdentity
+
+
+def check_fit_info(info: Any, model: str) -> dict[str, FitInfoValue]:
+    """A fitted model's declared extras, validated: a dict of str -> JSON scalar (numpy scalars are
+    converted). Anything else is a :class:`ModelError`, recorded as the trial's failure."""
+    if info is None:
+        return {}
+    if not isinstance(info, dict):
+        raise ModelError(f"model {model!r}: fit_info must be a dict of str -> int/float/str/bool, "
+                         f"got {type(info).__name__}")
+    out: dict[str, FitInfoValue] = {}
+    for k, v in info.items():
+        if hasattr(v, "item") and getattr(v, "shape", None) == ():
+            v = v.item()  # numpy / JAX scalar
+        if not isinstance(k, str) or not isinstance(v, (int, float, str, bool)):
+            raise ModelError(f"model {model!r}: fit_info[{k!r}] is {type(v).__name__}; fit_info "
+                             f"holds only str keys and int, float, str or bool values")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ModelError(f"model {model!r}: fit_info[{k!r}] is {v}; values must be finite")
+        out[k] = v
+    return out
+
+
+# ---------------------------------------------------------------- schema checks
+
+
+def key_paths(td: type = TrialRecord, prefix: str = "") -> dict[str, bool]:
+    """Every key of a TypedDict schema, nested ones as dotted paths -> whether it is required."""
+    out: dict[str, bool] = {}
+    hints = typing.get_type_hints(td)
+    for name, tp in hints.items():
+        path = prefix + name
+        out[path] = name in td.__required_keys__
+        if _is_typeddict(tp):
+            out.update(key_paths(tp, path + "."))
+    return out
+
+
+def schema_problems(record: Any, td: type = TrialRecord, where: str = "record") -> list[str]:
+    """What is wrong with ``record`` against the schema ``td`` (empty: it conforms).
+
+    Checks missing required keys, keys the schema does not know, and the type of every value;
+    an "ok" record must also have every key of :data:`OK_KEYS`, a failed one :data:`FAILED_KEYS`.
+    """
+    if not isinstance(record, dict):
+        return [f"{where}: expected a dict, got {type(record).__name__}"]
+    problems: list[str] = []
+    hints = typing.get_type_hints(td)
+    for name in sorted(td.__required_keys__ - set(record)):
+        problems.append(f"{where}.{name}: missing")
+    for name, value in record.items():
+        if name not in hints:
+            problems.append(f"{where}.{name}: not in the schema ({td.__name__})")
+        else:
+            problems += _value_problems(value, hints[name], f"{where}.{name}")
+    if td is TrialRecord:
+        needed = {"ok": OK_KEYS, "failed": FAILED_KEYS}.get(record.get("status"), frozenset())
+        problems += [f"{where}.{name}: missing (status {record['status']!r})"
+                     for name in sorted(needed - set(record))]
+    return problems
+
+
+def _is_typeddict(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
+
+
+def _value_problems(value: Any, tp: Any, where: str) -> list[str]:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return []
+    if _is_typeddict(tp):
+        return schema_problems(value, tp, where)
+    if origin in (typing.Union, types.UnionType):
+        if any(not _value_problems(value, a, where) for a in args):
+            return []
+        return [f"{where}: {value!r} is none of {tp}"]
+    if origin is Literal:
+        return [] if value in args else [f"{where}: {value!r} is not one of {args}"]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: expected a dict, got {type(value).__name__}"]
+        return [p for k, v in value.items() for p in
+                _value_problems(k, args[0], f"{where}[key]") + _value_problems(v, args[1], f"{where}[{k!r}]")]
+    if tp is type(None):
+        return [] if value is None else [f"{where}: expected null, got {value!r}"]
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, tp)
+    return [] if ok else [f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}"]
