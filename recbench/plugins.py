@@ -6,12 +6,17 @@ arguments is unregistered and its error recorded; the others load normally.
 
 ``RECBENCH_LOAD_PLUGINS`` (comma-separated distribution or entry-point names) limits which
 third-party plugins load; set to the empty string, only the built-ins load.
+
+Every plugin carries ``code``, a fingerprint of the code it runs (see :mod:`recbench.provenance`):
+trial keys include it, so changing a plugin file or an editable install re-runs its trials even
+when its version number stays the same.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -22,7 +27,7 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, provenance
 from .errors import PluginError, did_you_mean
 
 ENTRY_POINT_GROUP = "recbench"
@@ -37,6 +42,7 @@ class PluginInfo:
     distribution: str
     version: str
     source: str  # "builtin", "entry-point", "path" or "object"
+    code: str = "-"  # fingerprint of the code that runs (recbench.provenance); "-" when unknown
     hooks: list[str] = field(default_factory=list)
     contributes: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
@@ -109,7 +115,8 @@ def load_plugins(*, paths: tuple[str | Path, ...] = (), objects: tuple[Any, ...]
         if not is_builtin and not _allowed(ep, dist, allow):
             continue
         info = PluginInfo(ep.name, dist, ep.dist.version if ep.dist else "?",
-                          "builtin" if is_builtin else "entry-point")
+                          "builtin" if is_builtin else "entry-point",
+                          provenance.core_code() if is_builtin else _entry_point_code(ep))
         try:
             obj = ep.load()
         except Exception as e:  # noqa: BLE001 - isolate import failures
@@ -121,6 +128,7 @@ def load_plugins(*, paths: tuple[str | Path, ...] = (), objects: tuple[Any, ...]
         p = Path(p)
         info = PluginInfo(p.stem, f"file:{p}", "-", "path")
         try:
+            info.code = provenance.file_code(p)  # the bytes that are about to run
             obj = load_module_from_path(p)
         except Exception as e:  # noqa: BLE001
             host.plugins.append(info)
@@ -129,8 +137,25 @@ def load_plugins(*, paths: tuple[str | Path, ...] = (), objects: tuple[Any, ...]
         _register(host, obj, info)
     for obj in objects:
         name = getattr(obj, "__name__", type(obj).__name__)
-        _register(host, obj, PluginInfo(name, "<object>", "-", "object"))
+        _register(host, obj, PluginInfo(name, "<object>", "-", "object", _object_code(obj)))
     return host
+
+
+def _entry_point_code(ep: md.EntryPoint) -> str:
+    try:
+        return provenance.plugin_code(ep.dist, ep.module)
+    except Exception as e:  # noqa: BLE001 - an unreadable dist must not stop loading
+        return f"unknown ({type(e).__name__})"
+
+
+def _object_code(obj: Any) -> str:
+    """An in-process plugin object: the hash of the file that defines it, when there is one."""
+    try:
+        source = inspect.getsourcefile(obj if inspect.ismodule(obj) or inspect.isclass(obj)
+                                       else type(obj))
+    except TypeError:  # built-in or dynamically created
+        return "-"
+    return provenance.file_code(source) if source and Path(source).is_file() else "-"
 
 
 def load_module_from_path(path: Path) -> ModuleType:

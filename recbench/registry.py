@@ -3,12 +3,16 @@
 Each plugin's registration hook is called on its own, so one plugin that raises or returns the wrong
 type is recorded as failed while the others register. A name registered by two plugins is removed
 and reported with both distributions; using it raises that error.
+
+Typed accessors (:meth:`Registry.model`, :meth:`~Registry.dataset`, :meth:`~Registry.metric`,
+:meth:`~Registry.splitter`) return the spec type of their kind; :meth:`Registry.spec` is the untyped
+form they replace.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import PluginError, unknown_name
 from .plugins import PluginHost, format_exception
@@ -22,12 +26,22 @@ KINDS: dict[str, tuple[str, type]] = {
 }
 
 
+S = TypeVar("S")
+
+
 @dataclass(frozen=True)
 class Entry:
+    """One registered name: its spec and where it came from.
+
+    ``code`` fingerprints the code behind it wherever ``version`` does not pin it (a plugin file,
+    an editable install, a recbench checkout; see :mod:`recbench.provenance`): trial keys need both.
+    """
+
     spec: Any
     plugin: str
     distribution: str
     version: str
+    code: str
 
 
 @dataclass
@@ -71,7 +85,7 @@ class Registry:
                     f"(distribution {info.distribution}); uninstall one or disable it with "
                     f"RECBENCH_LOAD_PLUGINS")
                 continue
-            table[s.name] = Entry(s, info.name, info.distribution, info.version)
+            table[s.name] = Entry(s, info.name, info.distribution, info.version, info.code)
             info.contributes.setdefault(kind + "s", []).append(s.name)
 
     def get(self, kind: str, name: str) -> Entry:
@@ -83,7 +97,26 @@ class Registry:
             raise unknown_name(kind, name, self.entries[kind]) from None
 
     def spec(self, kind: str, name: str) -> Any:
+        """Untyped spec lookup; prefer :meth:`model`, :meth:`dataset`, :meth:`metric`,
+        :meth:`splitter`."""
         return self.get(kind, name).spec
+
+    def _typed(self, kind: str, name: str, spec_type: type[S]) -> S:
+        spec = self.get(kind, name).spec
+        assert isinstance(spec, spec_type)  # checked when registered
+        return spec
+
+    def model(self, name: str) -> ModelSpec:
+        return self._typed("model", name, ModelSpec)
+
+    def dataset(self, name: str) -> DatasetSpec:
+        return self._typed("dataset", name, DatasetSpec)
+
+    def metric(self, name: str) -> MetricSpec:
+        return self._typed("metric", name, MetricSpec)
+
+    def splitter(self, name: str) -> SplitterSpec:
+        return self._typed("splitter", name, SplitterSpec)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])

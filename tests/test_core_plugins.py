@@ -118,3 +118,50 @@ def test_registry_rejects_invalid_specs():
     Registry.build(host)
     assert "task must be one of" in host.info("BadTask").error
     assert "without spaces" in host.info("BadName").error
+
+
+def test_typed_accessors_return_the_spec_of_their_kind(registry):
+    assert isinstance(registry.model("most-popular"), ModelSpec)
+    assert isinstance(registry.dataset("synthetic"), DatasetSpec)
+    assert isinstance(registry.metric("ndcg"), MetricSpec)
+    assert registry.splitter("ratio").name == "ratio"
+    assert registry.model("random") is registry.spec("model", "random")
+    with pytest.raises(UnknownNameError, match="unknown metric 'ndgc'.*'ndcg'"):
+        registry.metric("ndgc")
+    with pytest.raises(UnknownNameError, match="unknown dataset"):
+        registry.dataset("most-popular")  # a model's name is not a dataset's
+
+
+def test_typed_accessor_of_a_clashing_name_raises_the_clash():
+    reg = Registry.build(load_plugins(allow=set(), objects=(ClashA(), ClashB())))
+    with pytest.raises(PluginError, match="registered by two plugins"):
+        reg.model("twin")
+
+
+PLUGIN_FILE = ("from recbench import hookimpl, MetricSpec\n"
+               "@hookimpl\n"
+               "def register_metrics():\n"
+               "    return [MetricSpec('first-hit', 'ranking', True, lambda ctx, k: ctx.hits[:, 0] * {w})]\n")
+
+
+def test_plugin_file_code_change_without_version_bump_changes_the_fingerprint(tmp_path):
+    path = tmp_path / "my_metrics.py"
+    path.write_text(PLUGIN_FILE.format(w=1.0))
+    before = Registry.build(load_plugins(allow=set(), paths=(path,))).get("metric", "first-hit")
+    path.write_text(PLUGIN_FILE.format(w=2.0))
+    after = Registry.build(load_plugins(allow=set(), paths=(path,))).get("metric", "first-hit")
+    assert before.version == after.version == "-"
+    assert before.code.startswith("file:") and before.code != after.code
+    path.write_text(PLUGIN_FILE.format(w=1.0))
+    again = Registry.build(load_plugins(allow=set(), paths=(path,))).get("metric", "first-hit")
+    assert again.code == before.code  # a fingerprint of the content, not of the time
+
+
+def test_every_entry_has_a_code_fingerprint(registry):
+    from recbench.provenance import core_code
+
+    entries = [registry.get(kind, n) for kind in ("model", "dataset", "metric", "splitter")
+               for n in registry.names(kind)]
+    assert {e.code for e in entries} == {core_code()}  # the built-ins are recbench's own code
+    reg = Registry.build(load_plugins(allow=set(), objects=(ClashA(),)))
+    assert reg.get("model", "twin").code.startswith("file:")  # an object: the file defining it
