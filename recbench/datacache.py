@@ -1,15 +1,26 @@
-"""Binary cache of parsed datasets, keyed by the source's content hash and the loader config.
+"""Binary cache of parsed datasets: one invalidation rule for every dataset plugin.
 
-A dataset whose spec provides ``fingerprint`` is parsed once; later loads read one ``.npz`` (arrays)
-plus its JSON sidecar (names, metadata). Entries are written atomically; a damaged entry is ignored
-and rebuilt, never trusted.
+A dataset whose spec provides ``fingerprint`` is parsed once; later loads read one ``.npz`` (arrays
+and a JSON header: names, metadata). An entry's key is the hash of
+
+- the dataset's name and its validated config,
+- ``spec.fingerprint(cfg, ctx)``: the content hash of the source files (the plugin's part), and
+- :func:`loader_code_digest`: the sha256 of the source of the module that defines ``spec.load`` and
+  of the modules of the same package it takes names from (e.g. ``files.py`` and its ``_tables.py``),
+
+so a changed file or a changed parser never serves an old parse, and plugins need no version
+counter of their own. Entries are written with :func:`recbench.fileio.atomic_write`; a damaged
+entry is ignored and rebuilt, never trusted.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import json
 import os
-import tempfile
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +29,7 @@ import scipy.sparse as sp
 
 from .config import config_hash, to_dict
 from .data import Dataset, FeatureTable, Interactions
+from .fileio import atomic_write, file_sha256
 from .specs import DatasetSpec, LoadContext
 
 FORMAT = 2
@@ -32,12 +44,38 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recbench"
 
 
+def _module_files(func: Any) -> list[Path]:
+    """The source file of the module defining ``func`` and of its same-package helper modules."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    module = sys.modules.get(getattr(func, "__module__", "") or "")
+    if module is None or getattr(module, "__file__", None) is None:
+        return []
+    package = module.__name__.rpartition(".")[0]
+    names = {module.__name__}
+    for value in vars(module).values():
+        owner = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if isinstance(owner, str) and package and owner.startswith(package + "."):
+            names.add(owner)
+    files = [getattr(sys.modules.get(n), "__file__", None) for n in sorted(names)]
+    return [Path(f) for f in files if f and f.endswith(".py")]
+
+
+def loader_code_digest(spec: DatasetSpec) -> str:
+    """Hash of the parser's code (see the module docstring): a parser fix invalidates old parses."""
+    h = hashlib.sha256()
+    for path in _module_files(spec.load):
+        h.update(path.name.encode() + b"=" + file_sha256(path).encode() + b"\x1e")
+    return h.hexdigest()
+
+
 def load(spec: DatasetSpec, cfg: Any, ctx: LoadContext) -> Dataset:
     """``spec.load`` through the cache when the spec can fingerprint its source."""
     if spec.fingerprint is None:
         return spec.load(cfg, ctx)
     key = config_hash({"format": FORMAT, "name": spec.name, "config": to_dict(cfg),
-                       "source": spec.fingerprint(cfg, ctx)})[:24]
+                       "source": spec.fingerprint(cfg, ctx),
+                       "code": loader_code_digest(spec)})[:24]
     path = Path(ctx.cache_dir) / "datasets" / f"{spec.name}-{key}.npz"
     try:
         return read(path)
@@ -94,15 +132,7 @@ def write(ds: Dataset, path: Path) -> None:
         "columns": {"x": list(x.extra), "ii": list(ds.item_info), "ui": list(ds.user_info)},
     }
     arrays["header"] = np.frombuffer(json.dumps(to_dict(header)).encode(), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays), "wb")
 
 
 def read(path: Path) -> Dataset:

@@ -2,12 +2,16 @@
 
 Every dataset plugin that fetches files uses these three functions:
 
-- :func:`data_home` is the download cache: ``$RECBENCH_DATA_DIR``, else
-  ``$XDG_CACHE_HOME/recbench/data``, else ``~/.cache/recbench/data``.
-- :func:`fetch` downloads one URL into a hidden temporary file next to its final place, verifies its
-  checksum (sha256 and/or md5, whichever the caller recorded), and only then renames it into place
-  (atomic on one file system). A failed, truncated or corrupted download never lands in the cache.
-  When the final file is already there and verifies, there is no network access at all.
+- :func:`download_dir` is where downloads go, chosen by the harness through the
+  :class:`~recbench.LoadContext`, never by the plugin: ``ctx.data_dir`` when the run names one
+  (``--data-dir``, or ``RECBENCH_DATA_DIR`` as its default), so a download lands beside the local
+  copies and is found there next time; else ``ctx.cache_dir / "downloads"`` (``RECBENCH_CACHE_DIR``,
+  default ``~/.cache/recbench``). A plugin adds its own subfolder (``movielens/``, ...).
+- :func:`fetch` downloads one URL into a hidden temporary file next to its final place
+  (:func:`recbench.fileio.atomic_write`: fsynced, then renamed), verifying its checksum (sha256
+  and/or md5, whichever the caller recorded) before the rename. A failed, truncated or corrupted
+  download never lands in the folder. When the final file is already there and verifies, there is
+  no network access at all.
 - :func:`extract` unpacks a zip or tar archive into a temporary directory next to ``dest`` and renames
   it into place, so an extraction is all or nothing. Members with absolute paths, ``..`` components,
   links pointing outside ``dest``, or device files are refused before anything is written.
@@ -37,33 +41,26 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import DataError
+from .fileio import atomic_write, digest_file
+from .specs import LoadContext
 
 CHUNK = 1 << 20
 STALE_PART_SECONDS = 600  # a .part file untouched this long belongs to a killed download
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DIGEST_LENGTHS = {"sha256": 64, "md5": 32}
 
-__all__ = ["data_home", "digest_file", "extract", "fetch"]
+__all__ = ["digest_file", "download_dir", "extract", "fetch"]
 
 
-def data_home() -> Path:
-    """Where downloaded datasets are cached: ``RECBENCH_DATA_DIR`` or the per-user cache directory."""
-    env = os.environ.get("RECBENCH_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "recbench" / "data"
-
-
-def digest_file(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+def download_dir(ctx: LoadContext) -> Path:
+    """Where a dataset plugin's downloads go: ``ctx.data_dir`` when given, else
+    ``ctx.cache_dir / "downloads"`` (see the module docstring)."""
+    if ctx.data_dir is not None:
+        return Path(ctx.data_dir).expanduser()
+    return Path(ctx.cache_dir).expanduser() / "downloads"
 
 
 def _expected(sha256: str | None, md5: str | None) -> dict[str, str]:
@@ -92,7 +89,7 @@ def _describe(expected: dict[str, str], actual: dict[str, str]) -> str:
 def _clean_stale_parts(dest_dir: Path, filename: str) -> None:
     """Remove temporary files a killed download left behind (never a fresh one: it may be live)."""
     now = time.time()
-    for part in dest_dir.glob(f".{filename}.*.part"):
+    for part in dest_dir.glob(f".{filename}.*.tmp"):
         with contextlib.suppress(OSError):
             if now - part.stat().st_mtime > STALE_PART_SECONDS:
                 part.unlink()
@@ -101,7 +98,8 @@ def _clean_stale_parts(dest_dir: Path, filename: str) -> None:
 def fetch(url: str, sha256: str | None = None, dest_dir: str | os.PathLike[str] | None = None, *,
           md5: str | None = None, filename: str | None = None, timeout: float = 60.0,
           progress: Callable[[int, int | None], None] | None = None) -> Path:
-    """Download ``url`` into ``dest_dir`` (default :func:`data_home`), verified, and return its path.
+    """Download ``url`` into ``dest_dir`` (a plugin passes a folder under :func:`download_dir`),
+    verified, and return its path.
 
     ``sha256`` and/or ``md5`` are the expected hex digests (at least one is required; both are
     checked when both are given; a ``"sha256:"``/``"md5:"`` prefix is accepted). ``filename``
@@ -120,64 +118,41 @@ def fetch(url: str, sha256: str | None = None, dest_dir: str | os.PathLike[str] 
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https", "file"):
         raise DataError(f"cannot download {url!r}: only http, https and file URLs are supported")
-    dest = Path(dest_dir) if dest_dir is not None else data_home()
+    if dest_dir is None:
+        raise DataError(f"fetch({url!r}) needs dest_dir: pass a folder under "
+                        "recbench.download.download_dir(ctx), the place the harness chose")
+    dest = Path(dest_dir)
     filename = filename or Path(urllib.parse.urlsplit(url).path).name
     if not filename or filename in (".", ".."):
         raise DataError(f"cannot tell a file name from {url!r}; pass filename=")
     final = dest / filename
     if final.is_file() and _verifies(final, expected):
         return final
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create the download directory {dest}: {e}. Set RECBENCH_DATA_DIR "
-                        f"to a writable directory") from None
-    _clean_stale_parts(dest, filename)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest)
-    except OSError as e:
-        raise DataError(f"cannot write into the download directory {dest}: {e}. Set "
-                        f"RECBENCH_DATA_DIR to a writable directory") from None
-    tmp = Path(tmp_name)
-    hashers = {a: hashlib.new(a) for a in expected}
+    if dest.is_dir():
+        _clean_stale_parts(dest, filename)
     what_to_do = ("Check the network and retry; nothing was saved. Offline, download the file "
                   "yourself and point the dataset's `path` option or --data-dir at the extracted "
                   "copy.")
     done = 0
-    try:
-        try:
-            with os.fdopen(fd, "wb") as out:
-                request = urllib.request.Request(url, headers={"User-Agent": "recbench"})
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    length = response.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    while chunk := response.read(CHUNK):
-                        out.write(chunk)
-                        for h in hashers.values():
-                            h.update(chunk)
-                        done += len(chunk)
-                        if progress is not None:
-                            progress(done, total)
-                if total is not None and done != total:
-                    raise DataError(f"download of {url} is truncated: got {done} of {total} bytes. "
-                                    f"{what_to_do}")
-                out.flush()
-                os.fsync(out.fileno())
-        except urllib.error.HTTPError as e:
-            raise DataError(f"downloading {url} failed: HTTP {e.code} {e.reason}. {what_to_do}") \
-                from None
-        except http.client.IncompleteRead as e:
-            got = done + len(e.partial)
-            raise DataError(f"download of {url} is truncated: the connection closed after {got} "
-                            f"bytes ({e.expected} more expected). {what_to_do}") from None
-        except (urllib.error.URLError, http.client.HTTPException, socket.timeout,
-                ConnectionError) as e:
-            reason = getattr(e, "reason", None) or e
-            raise DataError(f"downloading {url} failed: {reason}. {what_to_do}") from None
-        except OSError as e:  # writing the temporary file: disk full, permissions
-            raise DataError(f"saving {url} into {dest} failed: {e}. Free some disk space or set "
-                            f"RECBENCH_DATA_DIR to a writable directory; nothing was saved") \
-                from None
+
+    def receive(out: Any) -> None:
+        # Runs inside atomic_write: raising here removes the temporary file, so nothing lands.
+        nonlocal done
+        hashers = {a: hashlib.new(a) for a in expected}
+        request = urllib.request.Request(url, headers={"User-Agent": "recbench"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                for h in hashers.values():
+                    h.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+        if total is not None and done != total:
+            raise DataError(f"download of {url} is truncated: got {done} of {total} bytes. "
+                            f"{what_to_do}")
         actual = {a: h.hexdigest() for a, h in hashers.items()}
         if actual != expected:
             raise DataError(
@@ -186,10 +161,26 @@ def fetch(url: str, sha256: str | None = None, dest_dir: str | os.PathLike[str] 
                 f"Retry once; if it still differs, the publisher changed the file: check it "
                 f"yourself, then point the dataset's `path` option or --data-dir at the extracted "
                 f"copy, or update the recorded checksum.")
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+
+    try:
+        atomic_write(final, receive, "wb")
+    except DataError:
+        raise
+    except urllib.error.HTTPError as e:
+        raise DataError(f"downloading {url} failed: HTTP {e.code} {e.reason}. {what_to_do}") \
+            from None
+    except http.client.IncompleteRead as e:
+        got = done + len(e.partial)
+        raise DataError(f"download of {url} is truncated: the connection closed after {got} "
+                        f"bytes ({e.expected} more expected). {what_to_do}") from None
+    except (urllib.error.URLError, http.client.HTTPException, socket.timeout,
+            ConnectionError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise DataError(f"downloading {url} failed: {reason}. {what_to_do}") from None
+    except OSError as e:  # creating or writing the folder: permissions, disk full
+        raise DataError(f"saving {url} into {dest} failed: {e}. Free some disk space, or point "
+                        f"--data-dir (RECBENCH_DATA_DIR) or RECBENCH_CACHE_DIR at a writable "
+                        f"directory; nothing was saved") from None
     return final
 
 
@@ -296,7 +287,8 @@ def extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                             f"download it again") from None
         except OSError as e:
             raise DataError(f"extracting {archive} into {dest.parent} failed: {e}. Free some disk "
-                            f"space or set RECBENCH_DATA_DIR to a writable directory") from None
+                            f"space, or point --data-dir (RECBENCH_DATA_DIR) or RECBENCH_CACHE_DIR at a writable "
+                            f"directory") from None
         if dest.exists() and overwrite:
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
             os.replace(dest, old / dest.name)

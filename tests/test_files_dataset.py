@@ -71,8 +71,11 @@ def test_csv_round_trip(tmp_path):
     assert ds.metadata["blank_lines"] == 1 and ds.metadata["format"] == "csv"
     assert ds.metadata["columns"] == {"user": "user_id", "item": "item_id", "rating": "rating",
                                       "timestamp": "timestamp"}
-    # without rating/timestamp: implicit feedback
-    implicit = load(tmp_path, path=str(tmp_path / "ratings.csv"))
+    # rating/timestamp unset: the columns literally named so are used; "" ignores them
+    default = load(tmp_path, path=str(tmp_path / "ratings.csv"))
+    assert default.interactions.rating.tolist() == x.rating.tolist()
+    assert default.metadata["columns"] == ds.metadata["columns"]
+    implicit = load(tmp_path, path=str(tmp_path / "ratings.csv"), rating="", timestamp="")
     assert implicit.interactions.rating is None and implicit.interactions.timestamp is None
 
 
@@ -248,7 +251,7 @@ def test_duplicates_kept_by_default_counted_in_metadata(tmp_path):
     write(tmp_path / "d.csv", "user_id,item_id,timestamp\n1,2,5\n1,3,5\n1,2,5\n1,2,6\n")
     ds = load(tmp_path, path="d.csv", timestamp="timestamp")
     assert len(ds.interactions) == 4 and ds.metadata["duplicate_rows"] == 1
-    no_time = load(tmp_path, path="d.csv")
+    no_time = load(tmp_path, path="d.csv", timestamp="")
     assert no_time.metadata["duplicate_rows"] == 2  # (user, item) when there is no timestamp
 
 

@@ -2,7 +2,8 @@
 
 Real data comes from ``../shared/datasets`` (or ``RECBENCH_TEST_DATA``); the download path is tested
 against a local HTTP server on 127.0.0.1 serving archives the tests build. No test touches the
-internet: ``RECBENCH_DATA_DIR`` points at a temporary directory.
+internet: ``RECBENCH_CACHE_DIR`` points at a temporary directory, so downloads land in its
+``downloads/`` folder (:func:`recbench.download.download_dir`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import pytest
 
 from recbench import LoadContext
 from recbench.config import ConfigError, canonical_json, from_mapping
-from recbench.download import data_home, digest_file, extract, fetch
+from recbench.datacache import default_cache_dir
+from recbench.download import digest_file, download_dir, extract, fetch
 from recbench.errors import DataError
 from recbench_builtin.datasets import movielens as ml
 
@@ -36,7 +38,8 @@ ML1M = SHARED / "ml-1m"
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Downloads go to a temporary cache; local servers are reached without any proxy."""
-    monkeypatch.setenv("RECBENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RECBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("RECBENCH_DATA_DIR", raising=False)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -46,7 +49,12 @@ def isolated(tmp_path, monkeypatch):
 def load(name: str, *, path: Path | None = None, data_dir: Path | None = None,
          cache: Path | None = None):
     cfg = ml.MovieLensConfig(path=None if path is None else str(path))
-    return SPECS[name].load(cfg, LoadContext(data_dir, cache or Path(".")))
+    return SPECS[name].load(cfg, LoadContext(data_dir, cache or default_cache_dir()))
+
+
+def data_home() -> Path:
+    """Where a load without a data directory downloads to: the test's cache dir/downloads."""
+    return download_dir(LoadContext(None, default_cache_dir()))
 
 
 SPECS = {s.name: s for s in ml.SPECS}
@@ -299,7 +307,7 @@ def test_missing_file_in_a_local_directory(tmp_path):
 
 @pytest.mark.shared_data("ml-latest-small")
 def test_data_dir_itself_holding_another_release_is_not_used(monkeypatch):
-    def no_download(release):
+    def no_download(release, ctx):
         raise DataError(f"would download {release.name}")
 
     monkeypatch.setattr(ml, "_download", no_download)
@@ -482,7 +490,7 @@ def test_fetch_uses_a_verified_file_without_network_and_replaces_a_bad_one(tmp_p
     (tmp_path / "f.bin").write_bytes(body)
     assert fetch("http://127.0.0.1:9/f.bin", good, tmp_path) == tmp_path / "f.bin"  # port 9: no one
     (tmp_path / "f.bin").write_bytes(b"damaged")
-    stale, live = tmp_path / ".f.bin.killed.part", tmp_path / ".f.bin.other.part"
+    stale, live = tmp_path / ".f.bin.killed.tmp", tmp_path / ".f.bin.other.tmp"
     stale.write_bytes(b"left by a killed download")
     live.write_bytes(b"another process, still downloading")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
@@ -551,11 +559,23 @@ def test_extract_zip_and_tar_atomically(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def test_data_home_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("RECBENCH_DATA_DIR", str(tmp_path / "d"))
-    assert data_home() == tmp_path / "d"
-    monkeypatch.delenv("RECBENCH_DATA_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data_home() == tmp_path / "xdg" / "recbench" / "data"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    assert data_home() == Path.home() / ".cache" / "recbench" / "data"
+def test_download_dir_is_the_load_contexts_choice(monkeypatch, tmp_path):
+    # No global data home: the harness's LoadContext decides, environment variables do not.
+    monkeypatch.setenv("RECBENCH_DATA_DIR", str(tmp_path / "ignored"))
+    assert download_dir(LoadContext(tmp_path / "d", tmp_path / "c")) == tmp_path / "d"
+    assert download_dir(LoadContext(None, tmp_path / "c")) == tmp_path / "c" / "downloads"
+    with pytest.raises(DataError, match="needs dest_dir"):
+        fetch("http://127.0.0.1:9/x.zip", "0" * 64)
+
+
+def test_download_into_the_data_dir_when_the_release_is_not_there(tmp_path, server, monkeypatch):
+    body = release_zip(tmp_path)
+    url = server.serve("/ml-100k.zip", body)
+    monkeypatch.setitem(ml.ARCHIVES, "ml-100k", ml.Archive(url, sha256=hashlib.sha256(body).hexdigest()))
+    local = tmp_path / "local"
+    local.mkdir()
+    assert len(load("ml-100k", data_dir=local).interactions) == 4
+    assert (local / "movielens" / "ml-100k.zip").read_bytes() == body
+    assert files_under(data_home()) == []  # nothing under the cache
+    server.stop()
+    assert len(load("ml-100k", data_dir=local).interactions) == 4  # found there, offline

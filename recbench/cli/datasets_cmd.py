@@ -18,12 +18,19 @@ from ..specs import LoadContext
 from .common import cache_dir, console, registry
 
 
-def describe(ds: Dataset) -> dict[str, Any]:
-    """Sizes, density, time span and feature columns of a dataset."""
+def distinct_pairs(ds: Dataset) -> int:
+    """How many distinct (user, item) pairs the interactions hold (repeat purchases count once)."""
     x = ds.interactions
+    return int(len(np.unique(x.user.astype(np.int64) * x.n_items + x.item)))
+
+
+def describe(ds: Dataset) -> dict[str, Any]:
+    """Sizes, density (distinct pairs / users x items), time span and feature columns."""
+    x = ds.interactions
+    pairs = distinct_pairs(ds)
     info: dict[str, Any] = {
-        "users": x.n_users, "items": x.n_items, "interactions": len(x),
-        "density": len(x) / max(1, x.n_users * x.n_items),
+        "users": x.n_users, "items": x.n_items, "interactions": len(x), "pairs": pairs,
+        "density": pairs / max(1, x.n_users * x.n_items),
         "ratings": None if x.rating is None else sorted(float(v) for v in np.unique(x.rating))[:20],
         "checksum": ds.checksum,
     }
@@ -51,8 +58,9 @@ def _component(name: str, options: tuple[str, ...]) -> Component:
 
 _options = click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
                         help="Dataset config value (JSON or a bare string), repeatable.")
-_data_dir = click.option("--data-dir", type=click.Path(file_okay=False),
-                         help="Directory holding local copies of datasets (offline use).")
+_data_dir = click.option("--data-dir", type=click.Path(file_okay=False), envvar="RECBENCH_DATA_DIR",
+                         help="Directory holding local copies of datasets; downloads go there too "
+                              "[default: $RECBENCH_DATA_DIR, else <cache dir>/downloads].")
 
 
 @click.group("datasets")
@@ -76,11 +84,11 @@ def list_command(ctx: click.Context) -> None:
 
 def _load(ctx: click.Context, name: str, options: tuple[str, ...], data_dir: str | None) -> tuple:
     reg = registry(ctx)
-    spec, cfg = resolve(reg, "dataset", _component(name, options), f"dataset {name!r}")
+    resolved = resolve(reg, "dataset", _component(name, options), f"dataset {name!r}")
     load_ctx = LoadContext(Path(data_dir) if data_dir else None, cache_dir())
     start = time.perf_counter()
-    ds = open_dataset(spec, cfg, load_ctx)
-    return spec, ds, time.perf_counter() - start
+    ds = open_dataset(resolved.spec, resolved.config, load_ctx)
+    return resolved.spec, ds, time.perf_counter() - start
 
 
 @datasets_group.command("info")
@@ -89,7 +97,8 @@ def _load(ctx: click.Context, name: str, options: tuple[str, ...], data_dir: str
 @_data_dir
 @click.pass_context
 def info_command(ctx: click.Context, name: str, options: tuple[str, ...], data_dir: str | None) -> None:
-    """Users, items, interactions, density, time span, features, license and citation (JSON)."""
+    """Users, items, interactions, distinct pairs, density (pairs / users x items), time span,
+    features, license and citation (JSON)."""
     spec, ds, seconds = _load(ctx, name, options, data_dir)
     card = spec.card
     out = {"name": name, **describe(ds), "source": card.source, "license": card.license,

@@ -24,8 +24,9 @@ def split_group() -> None:
               help="Directory for train.tsv, valid.tsv and test.tsv.")
 @click.option("--seed", type=int, help="Which of the experiment's seeds [default: the first].")
 @click.option("--dataset", "label", help="Which of the experiment's datasets [default: the first].")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Directory holding local copies of datasets (offline use).")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="RECBENCH_DATA_DIR",
+              help="Directory holding local copies of datasets; downloads go there too "
+                   "[default: $RECBENCH_DATA_DIR].")
 @click.pass_context
 def export_command(ctx: click.Context, config: str, out: str, seed: int | None, label: str | None,
                    data_dir: str | None) -> None:

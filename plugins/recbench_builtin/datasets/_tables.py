@@ -5,17 +5,11 @@ Private to :mod:`recbench_builtin.datasets.files`; every error names the file an
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
-import hashlib
 import importlib
 import io
-import lzma
 import re
 import warnings
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recbench import LoadContext
+from recbench import LoadContext, fileio
 from recbench.errors import DataError, did_you_mean
 
 SUFFIXES: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                             ".pq": "parquet", ".inter": "inter", ".item": "inter", ".user": "inter"}
 COMPRESSED: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
 
-MISSING: frozenset[str] = frozenset({"", "nan", "NaN", "NAN", "null", "NULL", "None", "none"})
+MISSING: frozenset[str] = fileio.MISSING_VALUES
+
+
+class PossiblyTruncatedWarning(UserWarning):
+    """A text file's last line has no line end: the file may have been cut short."""
 
 
 # ---------------------------------------------------------------- files
@@ -63,45 +61,13 @@ def resolve_path(value: str, ctx: LoadContext, key: str) -> Path:
                     "or pass --data-dir for relative paths")
 
 
-_SHA: dict[tuple[str, int, int], str] = {}
-
-
 def file_sha256(path: Path) -> str:
-    """sha256 of the file's bytes, remembered per (path, size, mtime) so a fingerprint and the
-    load that follows read a large file's hash once."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        _SHA[key] = h.hexdigest()
-    return _SHA[key]
+    """sha256 of the file's bytes, remembered per (path, size, mtime) (:mod:`recbench.fileio`)."""
+    return fileio.file_sha256(path)
 
 
 def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".gz":
-            return gzip.decompress(raw)
-        if suffix == ".bz2":
-            return bz2.decompress(raw)
-        if suffix == ".xz":
-            return lzma.decompress(raw)
-        if suffix == ".zip":
-            with zipfile.ZipFile(io.BytesIO(raw)) as z:
-                members = [m for m in z.namelist() if not m.endswith("/")]
-                if len(members) != 1:
-                    raise DataError(f"{path}: a .zip must hold exactly one file, this one holds "
-                                    f"{len(members)} ({', '.join(members[:10]) or 'none'}); unpack "
-                                    "it and point path to the interaction file")
-                return z.read(members[0])
-    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: cannot decompress ({type(e).__name__}: {e}); replace it with an "
-                        "intact copy, or decompress it yourself") from None
-    return raw
+    return fileio.read_bytes(path)
 
 
 def _stem_suffix(path: Path) -> str:
@@ -126,15 +92,11 @@ def _format(path: Path, data: bytes, fmt: str) -> str:
     return "csv"
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+def _decode(data: bytes, path: Path) -> str:
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return fileio.decode_text(data)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
 
 
 def _separator(sep: str | None, fmt: str, first_line: str) -> str:
@@ -165,6 +127,7 @@ class Table:
     quoting: int = csv.QUOTE_MINIMAL
     header: bool = True
     fmt: str = "csv"
+    unterminated: bool = False  # the last line has no line end: possibly truncated
 
     @property
     def unit(self) -> str:
@@ -272,7 +235,7 @@ def _records(text: str, sep: str, quoting: int) -> Any:
 
 def _text_table(path: Path, data: bytes, fmt: str, sep: str | None, header: bool,
                 names: tuple[str, ...]) -> Table:
-    text = _decode(data)
+    text = _decode(data, path)
     if not text.strip():
         raise DataError(f"{path} is empty ({len(data)} bytes, no data): point the config at the "
                         "right file, or fill this one")
@@ -311,7 +274,14 @@ def _text_table(path: Path, data: bytes, fmt: str, sep: str | None, header: bool
     else:
         kwargs.update(sep=re.escape(sep), engine="python")
     table = Table(path, pd.DataFrame(columns=range(len(col_names)), dtype=str), col_names, types,
-                   text, sep, quoting, header, fmt)
+                   text, sep, quoting, header, fmt, unterminated=not text.endswith(("\n", "\r")))
+    if table.unterminated:
+        last = text.count("\n") + 1
+        warnings.warn(f"{path}, line {last}: the last line has no line end, so the file may be "
+                      f"truncated (an interrupted copy or download); it reads "
+                      f"{text.rsplit(chr(10), 1)[-1][:120]!r}. Check it against the source, or "
+                      "end the file with a newline to silence this", PossiblyTruncatedWarning,
+                      stacklevel=2)
     if header and "\n" not in text.rstrip("\r\n"):
         return table  # a header and nothing else
     try:

@@ -28,8 +28,17 @@ Reading
   a string a name).
 * RecBole ``.inter``: tab-separated, header fields ``name:type`` (``user_id:token item_id:token
   rating:float timestamp:float``). The ``:type`` suffix is stripped, so the default ``user_id`` /
-  ``item_id`` match, and ``rating`` / ``timestamp`` left unset pick RecBole's ``rating`` and
-  ``timestamp`` columns when the header has them (set them to ``""`` to ignore those columns).
+  ``item_id`` match.
+* ``rating`` / ``timestamp`` left unset use a column literally named ``rating`` / ``timestamp``
+  when the file has one (any format, as RecBole does with its own files); set them to ``""`` to
+  ignore such a column. ``metadata["columns"]`` records the columns used.
+* Files are read, decompressed, decoded and hashed with :mod:`recbench.fileio` (one encoding rule:
+  a UTF-16 byte-order mark means UTF-16, a UTF-8 mark is dropped, then UTF-8, else Latin-1; one set
+  of missing-value spellings, :data:`recbench.fileio.MISSING_VALUES`).
+* A text file whose last line has no line end gets a :class:`PossiblyTruncatedWarning` naming the
+  file and that line, and ``metadata["unterminated_last_line"] = true``. A warning, not an error:
+  many editors and exports omit the final newline, so refusing would reject sound files; but a copy
+  or download cut off mid-line can still parse (``5`` cut from ``50``), so the user must be told.
 * Parquet goes through pandas with pyarrow (or fastparquet); without either, the error says
   ``pip install pyarrow``. Errors name the 1-based row instead of the line.
 
@@ -45,8 +54,11 @@ What comes out
   with ``duplicates = "keep"`` (default; the protocol's ``preprocess.dedup`` then keeps one per
   pair) and counted (``metadata["duplicate_rows"]``); ``duplicates = "error"`` rejects them, naming
   both lines.
+* ``rating_range = [lo, hi]`` declares the rating scale: a rating outside it is an error naming the
+  line and the column (unset: any finite rating).
 * ``checksum``: ``sha256:`` + the :func:`fingerprint`, a hash of the bytes of the interaction and
-  feature files. It is also the parse cache's key: editing a file re-parses it, moving it does not.
+  feature files. With the parser's code (added by :mod:`recbench.datacache`) it keys the parse
+  cache: editing a file or the parser re-parses, moving the file does not.
 
 Bad input is a :class:`~recbench.errors.DataError` naming the file, the line (1-based, the header is
 line 1) or the column, and what to do: a missing file (with what its directory holds), an empty
@@ -78,7 +90,6 @@ the skipped columns with the reason. The table is dense up to 2**24 cells, CSR b
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -90,8 +101,11 @@ import scipy.sparse as sp
 from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, LoadContext
 from recbench.config import check
 from recbench.errors import DataError
+from recbench.fileio import MISSING_VALUES, digest_bytes
 
-from ._tables import Table, file_sha256, open_table, resolve_path
+from ._tables import PossiblyTruncatedWarning, Table, file_sha256, open_table, resolve_path
+
+__all__ = ["FilesConfig", "PossiblyTruncatedWarning", "SPECS", "fingerprint", "load"]
 
 SUFFIXES: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                             ".pq": "parquet", ".inter": "inter", ".item": "inter", ".user": "inter"}
@@ -100,7 +114,7 @@ COMPRESSED: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
 MAX_TIMESTAMP = 4_102_444_800
 DENSE_LIMIT = 1 << 24  # feature tables up to this many cells are dense, larger ones CSR
 # Spellings of a missing value in id, number and text columns (an id "NA" stays an id).
-MISSING: frozenset[str] = frozenset({"", "nan", "NaN", "NAN", "null", "NULL", "None", "none"})
+MISSING: frozenset[str] = MISSING_VALUES
 
 
 @dataclass(frozen=True)
@@ -111,8 +125,9 @@ class FilesConfig:
     format: Literal["auto", "csv", "tsv", "parquet", "inter"] = "auto"
     user: str | int = "user_id"  # a column name, or a 0-based position
     item: str | int = "item_id"
-    rating: str | int | None = None  # None: no rating (RecBole files: `rating` if present)
-    timestamp: str | int | None = None  # None: no timestamp (RecBole: `timestamp` if present)
+    rating: str | int | None = None  # None: a column named `rating` if any; "": no rating
+    timestamp: str | int | None = None  # None: a column named `timestamp` if any; "": none
+    rating_range: tuple[float, float] | None = None  # [lo, hi]: ratings outside are errors
     sep: str | None = None  # None: by format (CSV: sniffed)
     header: bool = True  # False: columns are "0", "1", ... or `names`
     names: tuple[str, ...] = ()  # column names: replace the header's, or name a headerless file
@@ -137,6 +152,11 @@ class FilesConfig:
               "RecBole .inter files always have a `name:type` header; drop header = false")
         check(len(set(self.names)) == len(self.names), f"names repeats a column: {self.names}")
         check(self.max_categories >= 1, f"max_categories must be >= 1, got {self.max_categories}")
+        check(self.rating_range is None or (len(self.rating_range) == 2
+                                            and self.rating_range[0] <= self.rating_range[1]),
+              f"rating_range must be [lo, hi] with lo <= hi, got {self.rating_range}")
+        check(self.rating_range is None or self.rating != "",
+              'rating_range is set but rating = "" (no rating column); drop one of them')
 
 
 # ---------------------------------------------------------------- columns
@@ -269,10 +289,8 @@ def _seconds(dt: pd.Series) -> np.ndarray:
 def _optional_column(table: Table, ref: str | int | None, key: str) -> int | None:
     if ref == "":
         return None
-    if ref is None:  # RecBole: its own column names
-        if table.fmt == "inter" and key in table.names:
-            return table.column(key, key)
-        return None
+    if ref is None:  # unset: a column literally named `rating` / `timestamp` (RecBole's rule)
+        return table.column(key, key) if key in table.names else None
     return table.column(ref, key)
 
 
@@ -402,24 +420,8 @@ def _paths(cfg: FilesConfig, ctx: LoadContext) -> list[Path]:
 
 
 def fingerprint(cfg: FilesConfig, ctx: LoadContext) -> str:
-    """sha256 over the bytes of the interaction file and the feature files."""
-    h = hashlib.sha256()
-    for path in _paths(cfg, ctx):
-        h.update(file_sha256(path).encode() + b"\x1e")
-    return h.hexdigest()
-
-
-def _parser_sha() -> str:
-    """Hash of this parser's code: a parser fix must not serve parses cached by the old code."""
-    h = hashlib.sha256()
-    for module in (Path(__file__), Path(__file__).with_name("_tables.py")):
-        h.update(module.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def cache_key(cfg: FilesConfig, ctx: LoadContext) -> str:
-    """Key of the parsed-dataset cache: the files' contents and the parser's code."""
-    return f"{fingerprint(cfg, ctx)}:{_parser_sha()}"
+    """sha256 over the sha256 digests of the interaction file and the feature files."""
+    return digest_bytes(b"".join(file_sha256(p).encode() + b"\x1e" for p in _paths(cfg, ctx)))
 
 
 def load(cfg: FilesConfig, ctx: LoadContext) -> Dataset:
@@ -428,8 +430,12 @@ def load(cfg: FilesConfig, ctx: LoadContext) -> Dataset:
     pos = {"user": table.column(cfg.user, "user"), "item": table.column(cfg.item, "item")}
     for key in ("rating", "timestamp"):
         p = _optional_column(table, getattr(cfg, key), key)
-        if p is not None:
+        if p is not None and not (getattr(cfg, key) is None and p in pos.values()):
             pos[key] = p
+    if cfg.rating_range is not None and "rating" not in pos:
+        raise DataError(f"{path}: rating_range is set but no rating column is used (the columns "
+                        f"are {', '.join(map(repr, table.names))}); set rating to the column "
+                        "holding the ratings, or drop rating_range")
     if len(set(pos.values())) < len(pos):
         raise DataError(f"{path}: two config keys name the same column ({pos}); give each of "
                         "user, item, rating and timestamp its own column")
@@ -446,8 +452,18 @@ def load(cfg: FilesConfig, ctx: LoadContext) -> Dataset:
         if missing.any():
             raise table.error(table.frame.index[_first(missing)], table.names[pos["rating"]],
                               "the rating is missing (empty or NaN)",
-                              f"Fill it in or delete the {table.unit}; for implicit feedback leave "
-                              "rating unset", int(missing.sum()))
+                              f"Fill it in or delete the {table.unit}; for implicit feedback set "
+                              'rating = ""', int(missing.sum()))
+        if cfg.rating_range is not None:
+            lo, hi = cfg.rating_range
+            outside = (rating < lo) | (rating > hi)
+            if outside.any():
+                row = _first(outside)
+                raise table.error(table.frame.index[row], table.names[pos["rating"]],
+                                  f"rating {rating[row]:g} is outside rating_range "
+                                  f"[{lo:g}, {hi:g}]",
+                                  f"Fix or delete the {table.unit}, or widen rating_range",
+                                  int(outside.sum()))
     if "timestamp" in pos:
         timestamp = _timestamps(table, pos["timestamp"])
     key = pd.DataFrame({"u": user, "i": item})
@@ -471,6 +487,7 @@ def load(cfg: FilesConfig, ctx: LoadContext) -> Dataset:
         "source": str(path), "format": table.fmt,
         "columns": {k: table.names[p] for k, p in pos.items()},
         "duplicate_rows": int(dup.sum()), "blank_lines": blank,
+        **({"unterminated_last_line": True} if table.unterminated else {}),
         **({"sep": table.sep} if table.text is not None else {})}
     ds = Dataset.from_arrays("files", user, item, rating, timestamp,
                              checksum="sha256:" + fingerprint(cfg, ctx), metadata=metadata)
@@ -494,4 +511,4 @@ SPECS: list[DatasetSpec] = [DatasetSpec(
                 "-o rating=rating.",
                 source="a local file (config path)", license="that of your data"),
     FilesConfig,
-    cache_key)]
+    fingerprint)]

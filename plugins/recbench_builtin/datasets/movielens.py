@@ -6,7 +6,8 @@ Where the files come from, in this order:
    ``<name>``/archive-folder subdirectory). Nothing is downloaded.
 2. ``LoadContext.data_dir`` (the CLI's ``--data-dir``): ``data_dir/<name>`` (or the archive's folder
    name, e.g. ``ml-10M100K``), then ``data_dir`` itself. A folder found there must be complete.
-3. The download cache (:func:`recbench.download.data_home`): the official zip is fetched once from
+3. The download folder the harness chose (:func:`recbench.download.download_dir`: ``data_dir`` when
+   given, else ``cache_dir/downloads``), under ``movielens/``: the official zip is fetched once from
    files.grouplens.org, verified against the checksums recorded in :data:`ARCHIVES` and extracted
    safely; later loads read the extracted copy and never touch the network.
 
@@ -18,7 +19,8 @@ order, in ``Dataset.item_info["title"]`` for text models; user features for 100K
 (the first digit of the zip code; -1 when it is not a digit, e.g. Canadian postal codes).
 Items and users keep their original MovieLens ids (``Dataset.item_ids``/``user_ids``); only rated
 items appear. ``Dataset.checksum`` is ``sha256:`` + the sha256 of the (decompressed) ratings file, so a
-local copy and a download of the same release agree.
+local copy and a download of the same release agree. Files are read, decoded and hashed with
+:mod:`recbench.fileio` (one encoding rule, one set of missing-value spellings).
 
 Bad input gets a :class:`DataError` naming the file, the line and the column: non-numeric fields,
 wrong field counts, NaN or out-of-scale ratings, negative or future timestamps, duplicate
@@ -29,12 +31,9 @@ from __future__ import annotations
 
 import csv
 import functools
-import gzip
-import hashlib
 import io
 import re
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,10 +43,11 @@ import pandas as pd
 
 from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, LoadContext
 from recbench.config import check
-from recbench.download import data_home, digest_file, extract, fetch
+from recbench.download import download_dir, extract, fetch
 from recbench.errors import DataError
+from recbench.fileio import (MISSING_VALUES, decode_text, digest_bytes, file_sha256, read_bytes,
+                             text_encoding)
 
-PARSER_VERSION = 2  # part of the parsed-dataset cache key: bump when the parsed output changes
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 CITATION = ("F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and "
             "Context. ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4, Article 19. "
@@ -273,16 +273,17 @@ def _locate(release: Release, cfg: MovieLensConfig, ctx: LoadContext) -> tuple[_
             return _complete(release, base, "--data-dir"), "data_dir"
         looked = ", ".join(str(p) for p in [*_candidates(release, base), base])
         try:
-            return _download(release), "download"
+            return _download(release, ctx), "download"
         except DataError as e:
             raise DataError(f"{release.name} is not in --data-dir (looked in {looked}) and the "
                             f"download failed: {e}") from None
-    return _download(release), "download"
+    return _download(release, ctx), "download"
 
 
-def _download(release: Release) -> _Files:
-    """The extracted release from the cache, fetching and verifying the zip the first time."""
-    root = data_home() / "movielens"
+def _download(release: Release, ctx: LoadContext) -> _Files:
+    """The extracted release from the download folder, fetching and verifying the zip the first
+    time."""
+    root = download_dir(ctx) / "movielens"
     extracted = root / release.name
     for d in [extracted, *_candidates(release, extracted)]:
         if d.is_dir() and _ratings_file(release, d):
@@ -307,60 +308,19 @@ def _download(release: Release) -> _Files:
 
 # ---------------------------------------------------------------- reading files
 
-_SHA_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def _stat_key(path: Path) -> tuple[str, int, int]:
-    s = path.stat()
-    return str(path.resolve()), s.st_size, s.st_mtime_ns
-
-
 def _read_bytes(path: Path) -> bytes:
-    """The file's content, gzip-decompressed for ``.gz``."""
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path} is not a valid gzip file ({e}); replace it with an intact "
-                            f"copy") from None
-    return raw
+    """The file's content, decompressed for ``.gz`` (and the other suffixes fileio knows)."""
+    return read_bytes(path)
 
 
-def _content_sha256(path: Path, data: bytes | None = None) -> str:
-    """sha256 of the file's content (decompressed for ``.gz``), from ``data`` when the caller has
-    read it already, else streamed; remembered per (path, size, mtime) so a fingerprint and the
-    parse that follows hash a large file once."""
-    key = _stat_key(path)
-    if key not in _SHA_MEMO:
-        if data is not None:
-            _SHA_MEMO[key] = hashlib.sha256(data).hexdigest()
-        elif path.suffix == ".gz":
-            h = hashlib.sha256()
-            try:
-                with gzip.open(path, "rb") as f:
-                    while chunk := f.read(1 << 20):
-                        h.update(chunk)
-            except (OSError, EOFError, zlib.error) as e:
-                raise DataError(f"{path} is not a valid gzip file ({e}); replace it with an intact "
-                                f"copy") from None
-            _SHA_MEMO[key] = h.hexdigest()
-        else:
-            _SHA_MEMO[key] = digest_file(path)
-    return _SHA_MEMO[key]
+def _content_sha256(path: Path) -> str:
+    """sha256 of the file's content (decompressed for ``.gz``), remembered per (path, size,
+    mtime) so a fingerprint and the parse that follows hash a large file once."""
+    return file_sha256(path, decompressed=True)
 
 
-def _encoding(data: bytes) -> str:
-    """UTF-8 (newer releases) when the bytes decode as such, else ISO-8859-1 (100K, 1M)."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "utf-8"
-
-
-def _decode(data: bytes) -> str:
-    return data.decode(_encoding(data))
+_encoding = text_encoding
+_decode = decode_text
 
 
 def _lines(data: bytes) -> list[bytes]:
@@ -412,7 +372,7 @@ def _bad_line(path: Path, data: bytes, sep: bytes, shown_sep: str, columns: dict
                      f"original file")
 
 
-_NA = ["", "nan", "NaN", "NAN", "NA", "N/A", "null", "NULL", "None"]
+_NA = sorted(MISSING_VALUES)
 
 
 def _read_table(path: Path, data: bytes, sep: bytes, shown_sep: str, columns: dict[str, str],
@@ -438,7 +398,7 @@ def _read_table(path: Path, data: bytes, sep: bytes, shown_sep: str, columns: di
 
 def _parse_ratings(release: Release, path: Path) -> tuple[dict[str, np.ndarray], str]:
     data = _read_bytes(path)
-    sha = _content_sha256(path, data)
+    sha = _content_sha256(path)
     if not data.strip():
         raise DataError(f"{path} is empty: it holds no ratings. Replace it with the release's "
                         f"original file (or delete the folder to download it again)")
@@ -458,7 +418,7 @@ def _parse_ratings(release: Release, path: Path) -> tuple[dict[str, np.ndarray],
         first = next((line for line in _lines(data) if line.strip()), b"")
         if first.count(sep) == 2:
             del columns["timestamp"]
-    frame = _read_table(path, data, sep, shown, columns, skip)
+    frame = _read_table(path, data, sep, shown, columns, skip, encoding=_encoding(data))
     if frame.empty:
         raise DataError(f"{path} holds no ratings (only blank lines or a header). Replace it with "
                         f"the release's original file")
@@ -680,7 +640,6 @@ def _parse_release(release: Release, files: _Files) -> Dataset:
     metadata = {
         "release": release.name, "files_sha256": hashes,
         "timestamps": "timestamp" in cols, "genres": genres,
-        "parser_version": PARSER_VERSION,
     }
     titles = np.array([str(t) for t in items["title"].to_numpy()])
     return ds.replace(item_features=item_table, user_features=user_table, metadata=metadata,
@@ -705,9 +664,9 @@ def _fingerprint(release: Release, cfg: MovieLensConfig, ctx: LoadContext) -> st
     files, _ = _locate(release, cfg, ctx)
     extra = [files.directory / n for n in ("u.genre", "u.occupation")
              if release.layout == "100k" and (files.directory / n).is_file()]
-    parts = [f"movielens-parser={PARSER_VERSION}", release.name]
+    parts = [release.name]  # the parser's code is part of the cache key (recbench.datacache)
     parts += [f"{p.name}={_content_sha256(p)}" for p in files.all() + extra]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return digest_bytes("\n".join(parts).encode())
 
 
 def _card(release: Release) -> DatasetCard:

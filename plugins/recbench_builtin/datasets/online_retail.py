@@ -18,7 +18,8 @@ Both datasets come out of the same code, here, so the derivation lives in one pl
 ``online-retail`` reads the shipped ``.npz`` (no network, ~0.1 s). ``online-retail-full`` runs steps
 1-4 on the raw file, found at config ``path``, else under ``LoadContext.data_dir`` (as
 ``uci-online-retail/online_retail.csv.gz`` and other known names, see :data:`RAW_NAMES`), else
-downloaded from UCI (checksum-verified). With the default ``core = 5`` it reproduces the embedded
+downloaded from UCI (checksum-verified) into ``uci-online-retail/`` under
+:func:`recbench.download.download_dir` (the folder the harness chose). With the default ``core = 5`` it reproduces the embedded
 dataset exactly (``tests/test_online_retail.py`` checks it).
 
 What the Dataset holds
@@ -42,8 +43,6 @@ What the Dataset holds
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
 import json
 import zipfile
@@ -59,6 +58,7 @@ from recbench import download
 from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, Interactions, LoadContext
 from recbench.config import check
 from recbench.errors import DataError
+from recbench.fileio import atomic_write, decode_text, digest_bytes, file_sha256, read_bytes
 
 # ---------------------------------------------------------------- provenance
 
@@ -111,18 +111,14 @@ _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%Y-%m
 
 
 def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of the file's bytes (:func:`recbench.fileio.file_sha256`, remembered per mtime)."""
+    return file_sha256(path)
 
 
 def _text_frame(path: Path) -> tuple[pd.DataFrame, str]:
     """The raw table with every column as text (missing = ""), and the word for a row: line/row."""
-    def csv(handle: Any) -> pd.DataFrame:
-        return pd.read_csv(handle, dtype=str, keep_default_na=False, encoding="utf-8",
-                           encoding_errors="replace")
+    def csv(data: bytes) -> pd.DataFrame:  # recbench.fileio's one decoding rule
+        return pd.read_csv(io.StringIO(decode_text(data)), dtype=str, keep_default_na=False)
 
     def xlsx(handle: Any) -> pd.DataFrame:
         try:
@@ -141,16 +137,13 @@ def _text_frame(path: Path) -> tuple[pd.DataFrame, str]:
                 if not members:
                     raise DataError(f"{path}: the archive holds no .xlsx or .csv file "
                                     f"({', '.join(z.namelist()) or 'empty'})")
-                data = io.BytesIO(z.read(members[0]))
+                data = z.read(members[0])
             if members[0].lower().endswith(".xlsx"):
-                return xlsx(data), "row"
+                return xlsx(io.BytesIO(data)), "row"
             return csv(data), "line"
         if name.endswith((".xlsx", ".xls")):
             return xlsx(path), "row"
-        if name.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return csv(f), "line"
-        return csv(path), "line"
+        return csv(read_bytes(path)), "line"
     except DataError:
         raise
     except (OSError, zipfile.BadZipFile, UnicodeDecodeError, ValueError,
@@ -365,7 +358,8 @@ def derive(lines: pd.DataFrame, core: int = 5) -> dict[str, np.ndarray]:
 
 
 def write_npz(arrays: dict[str, np.ndarray], path: str | Path) -> None:
-    """``np.savez_compressed``, but byte-for-byte deterministic (fixed zip entry times and order)."""
+    """``np.savez_compressed``, but byte-for-byte deterministic (fixed zip entry times and order);
+    written atomically (:func:`recbench.fileio.atomic_write`)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         for key in sorted(arrays):
@@ -375,7 +369,7 @@ def write_npz(arrays: dict[str, np.ndarray], path: str | Path) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             z.writestr(info, member.getvalue(), compresslevel=9)
-    Path(path).write_bytes(buf.getvalue())
+    atomic_write(path, lambda f: f.write(buf.getvalue()), "wb")
 
 
 def read_npz(data: bytes) -> dict[str, np.ndarray]:
@@ -413,7 +407,7 @@ def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], checksum: str,
 def load_embedded(cfg: Any = None, ctx: LoadContext | None = None) -> Dataset:
     """``online-retail``: the derived file shipped in the package; no file system or network."""
     data = resources.files(__package__).joinpath(EMBEDDED_RESOURCE).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = digest_bytes(data)
     return dataset_from_arrays("online-retail", read_npz(data), f"sha256:{digest}",
                                {"script": SCRIPT, "input_sha256": EMBEDDED_INPUT_SHA256,
                                 "output_sha256": digest})
@@ -447,17 +441,13 @@ def locate(cfg: FullConfig, ctx: LoadContext) -> Path:
         return found
     if ctx.data_dir is not None and (found := _find(Path(ctx.data_dir))) is not None:
         return found
-    dest = Path(download.data_home()) / "uci-online-retail"
+    dest = download.download_dir(ctx) / "uci-online-retail"
     return Path(download.fetch(URL, ARCHIVE_SHA256, dest, filename="online+retail.zip"))
 
 
-def _source_sha() -> str:
-    return sha256_file(__file__)[:16]
-
-
 def fingerprint_full(cfg: FullConfig, ctx: LoadContext) -> str:
-    """Raw file content + this module's code: the harness's parse cache key."""
-    return f"{sha256_file(locate(cfg, ctx))}:{_source_sha()}"
+    """The raw file's content hash (the harness adds this module's code to the cache key)."""
+    return sha256_file(locate(cfg, ctx))
 
 
 def load_full(cfg: FullConfig, ctx: LoadContext) -> Dataset:
