@@ -36,7 +36,7 @@ class TrialIdentity(TypedDict):
     seed: int
     recbench: str
     plugins: dict[str, str]
-    recbench_code: NotRequired[str]
+    recbench_code: str
 
 
 class DataShape(TypedDict):
@@ -83,6 +83,11 @@ class Memory(TypedDict):
     peak_device_mb: float | None
 
 
+class Files(TypedDict):
+    per_user: str
+    per_user_sha256: str
+
+
 class TrialRecord(TypedDict):
     key: str
     dataset: str
@@ -100,6 +105,7 @@ class TrialRecord(TypedDict):
     n_parameters: NotRequired[int]
     memory: NotRequired[Memory]
     fit_info: NotRequired[dict[str, FitInfoValue]]
+    files: NotRequired[Files]
     stage: NotRequired[str]
     error: NotRequired[str]
     traceback: NotRequired[str]

@@ -155,6 +155,7 @@ class Runner:
         self.on_trial = on_trial or (lambda record, done, total: None)
         self.hook_errors: list[str] = []
         self.skipped: list[str] = []  # (dataset, model) pairs left out, with the reason
+        self.core_code = provenance.core_code()
 
     # ------------------------------------------------------------------ data
 
@@ -215,12 +216,15 @@ class Runner:
             "model": m.identity(),  # type: ignore[typeddict-item]
             "seed": seed,
             "recbench": __version__,
-            "plugins": plugins,  # a plugin upgrade must not reuse results of the old version
+            # A plugin upgrade, or an edit to an editable/local plugin or to recbench's own code,
+            # must not reuse results of the old code.
+            "plugins": plugins,
+            "recbench_code": self.core_code,
         }
 
     def _plugin_version(self, kind: str, name: str) -> str:
         entry = self.registry.get(kind, name)
-        return f"{entry.distribution} {entry.version}"
+        return f"{entry.distribution} {entry.version} code {entry.code}"
 
     def planned(self, d: Resolved, ds: Dataset, models: list[Resolved]) -> list[PlannedTrial]:
         out = []

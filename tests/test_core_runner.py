@@ -299,3 +299,19 @@ def test_auc_ignores_masked_test_items_and_exclusions_are_counted(registry):
     r = evaluate_ranking(_TiedScores(scores), train=train, test=test, metrics=metrics, ks=(1,))
     assert r.per_user["auc"][0] == 1.0
     assert r.counts["users_evaluated"] == 2 and r.counts["users_excluded"] == 1
+
+
+def test_leaderboard_sorts_by_each_metrics_declared_direction_and_shows_users():
+    from recbench.report import leaderboard
+
+    def record(model, value, higher):
+        return {"status": "ok", "dataset": "d", "model": model, "seed": 0, "identity": {"m": model},
+                "metrics": {"popularity-bias@10": value}, "timings": {"fit_s": 1.0, "eval_s": 0.1},
+                "higher_is_better": {"popularity-bias@10": higher},
+                "counts": {"users_evaluated": 90, "users_excluded": 3}}
+
+    lower = leaderboard([record("a", 0.9, False), record("b", 0.1, False)])
+    assert list(lower["model"]) == ["b", "a"]  # a third party's lower-is-better metric
+    higher = leaderboard([record("a", 0.1, True), record("b", 0.9, True)])
+    assert list(higher["model"]) == ["b", "a"]
+    assert list(higher["users_evaluated"]) == [90, 90] and list(higher["users_excluded"]) == [3, 3]
