@@ -3,12 +3,21 @@ u1..u5, or one exported from another framework).
 
 Files are tab-separated, one interaction per line, original user and item ids in the first two
 columns (rating and timestamp may follow; they are taken from the dataset, not the file). A line
-whose (user, item) is not in the dataset is an error naming the file and the line.
+whose (user, item) is not in the dataset is an error naming the file and the line. Files are read
+with :mod:`recbench.fileio` (``.gz``/``.bz2``/``.xz`` decompressed, one encoding rule) and
+exported with its atomic write.
+
+``exclude_unknowns`` (default false: every listed row is kept, today's behaviour) drops the test
+and validation rows whose user or item never occurs in the training file, as Cornac's
+``exclude_unknowns=True`` does, so a split made by another framework is evaluated on exactly the
+rows that framework evaluates. It is part of the splitter config, hence of the trial key, and the
+split's protocol records how many rows it dropped per part (``excluded_unknowns``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import io
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +26,7 @@ import pandas as pd
 from .config import check, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import DataError
+from .fileio import atomic_write, decode_text, read_bytes
 from .specs import SplitterSpec
 
 PARTS = ("train", "valid", "test")
@@ -29,6 +39,7 @@ class GivenConfig:
     valid: str = ""  # optional
     sep: str = "\t"
     header: bool = False  # the first line holds column names
+    exclude_unknowns: bool = False  # drop test/valid rows whose user or item is not in train
 
     def __post_init__(self) -> None:
         check(bool(self.train) and bool(self.test),
@@ -39,9 +50,16 @@ class GivenConfig:
 
 def _read_pairs(path: Path, cfg: GivenConfig) -> pd.DataFrame:
     if not path.is_file():
-        raise DataError(f"given split: {path} does not exist")
-    frame = pd.read_csv(path, sep=cfg.sep, header=0 if cfg.header else None, usecols=[0, 1],
-                        dtype=str, keep_default_na=False, engine="python" if len(cfg.sep) > 1 else "c")
+        raise DataError(f"given split: {path} does not exist; fix the splitter's config")
+    try:
+        text = decode_text(read_bytes(path))
+    except DataError as e:
+        raise DataError(f"given split: {e}") from None
+    if not text.strip():
+        raise DataError(f"given split: {path} holds no interaction")
+    frame = pd.read_csv(io.StringIO(text), sep=cfg.sep, header=0 if cfg.header else None,
+                        usecols=[0, 1], dtype=str, keep_default_na=False,
+                        engine="python" if len(cfg.sep) > 1 else "c")
     if frame.empty:
         raise DataError(f"given split: {path} holds no interaction")
     return frame
@@ -90,10 +108,28 @@ def _rows(ds: Dataset, path: Path, cfg: GivenConfig) -> np.ndarray:
 def given(ds: Dataset, cfg: GivenConfig, rng: np.random.Generator) -> Split:
     """The split the files define; deterministic, ``rng`` unused."""
     x = ds.interactions
-    part = {name: x.subset(_rows(ds, Path(getattr(cfg, name)), cfg))
-            for name in PARTS if getattr(cfg, name)}
+    rows = {name: _rows(ds, Path(getattr(cfg, name)), cfg) for name in PARTS if getattr(cfg, name)}
+    protocol = {"splitter": "given", **to_dict(cfg)}
+    if cfg.exclude_unknowns:
+        known_users = np.zeros(x.n_users, bool)
+        known_items = np.zeros(x.n_items, bool)
+        known_users[x.user[rows["train"]]] = True
+        known_items[x.item[rows["train"]]] = True
+        excluded = {}
+        for name in ("valid", "test"):
+            if name in rows:
+                r = rows[name]
+                keep = known_users[x.user[r]] & known_items[x.item[r]]
+                excluded[name] = int((~keep).sum())
+                rows[name] = r[keep]
+        if not len(rows["test"]):
+            raise DataError(f"given split: exclude_unknowns dropped every row of {cfg.test}: each "
+                            f"has a user or an item that {cfg.train} lacks; check that the files "
+                            "belong together")
+        protocol["excluded_unknowns"] = excluded
+    part = {name: x.subset(r) for name, r in rows.items()}
     return Split(train=part["train"], test=part["test"], valid=part.get("valid"),
-                 protocol={"splitter": "given", **to_dict(cfg)})
+                 protocol=protocol)
 
 
 def export(ds: Dataset, split: Split, out: Path) -> list[Path]:
@@ -111,7 +147,8 @@ def export(ds: Dataset, split: Split, out: Path) -> list[Path]:
         if part.timestamp is not None:
             columns["timestamp"] = part.timestamp
         path = out / f"{name}.tsv"
-        pd.DataFrame(columns).to_csv(path, sep="\t", header=False, index=False)
+        frame = pd.DataFrame(columns)
+        atomic_write(path, lambda f: frame.to_csv(f, sep="\t", header=False, index=False))
         written.append(path)
     return written
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recbench.config import Component, Experiment, Preprocess, Protocol, from_mapping
+from recbench import Dataset
+from recbench.config import Component, Experiment, Preprocess, Protocol, from_mapping, to_dict
 from recbench.errors import ConfigError, DataError
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
@@ -30,7 +31,7 @@ def runner(tmp_path, split: Component, dataset: Component) -> Runner:
 def test_published_ml100k_u1_split(tmp_path):
     split = Component("given", {"train": str(ML100K / "u1.base"), "test": str(ML100K / "u1.test")})
     r = runner(tmp_path, split, Component("ml-100k"))
-    ds = r.load_dataset(r.experiment.datasets[0], 0)
+    ds = r.load_dataset(r.plan_.datasets[0])
     s = r.make_split(ds, 0)
     assert (len(s.train), len(s.test), s.valid) == (80_000, 20_000, None)
     assert s.protocol["splitter"] == "given"
@@ -44,7 +45,7 @@ def test_published_ml100k_u1_split(tmp_path):
 def test_export_then_given_reproduces_the_split(tmp_path):
     synthetic = Component("synthetic", {"n_users": 60, "n_items": 40, "mean_per_user": 8})
     r = runner(tmp_path, Component("ratio"), synthetic)
-    ds = r.load_dataset(synthetic, 0)
+    ds = r.load_dataset(r.plan_.datasets[0])
     original = r.make_split(ds, 3)
     paths = export(ds, original, tmp_path / "split")
     assert [p.name for p in paths] == ["train.tsv", "valid.tsv", "test.tsv"]
@@ -57,7 +58,7 @@ def test_export_then_given_reproduces_the_split(tmp_path):
 def test_bad_files_name_file_and_line(tmp_path):
     synthetic = Component("synthetic", {"n_users": 60, "n_items": 40, "mean_per_user": 8})
     r = runner(tmp_path, Component("ratio"), synthetic)
-    ds = r.load_dataset(synthetic, 0)
+    ds = r.load_dataset(r.plan_.datasets[0])
     good = f"{ds.user_ids[0]}\t{ds.item_ids[ds.interactions.item[0]]}\n"
     (tmp_path / "train.tsv").write_text(good + "999999\t1\n")
     (tmp_path / "test.tsv").write_text(good + "abc\t1\n")
@@ -86,3 +87,37 @@ def test_cli_export_round_trip(tmp_path, capsys):
     assert main(["split", "export", str(reload), "--out", str(tmp_path / "out2")]) == 0
     assert capsys.readouterr().err.split()[-1] == fingerprint
     assert main(["split", "export", str(exp), "--out", str(tmp_path / "x"), "--dataset", "nope"]) == 1
+
+
+def test_exclude_unknowns_drops_test_rows_unseen_in_training(tmp_path):
+    # users a, b, c; items 1, 2, 3. Train lacks item 3 and user c.
+    ds = Dataset.from_arrays("toy", np.array(["a", "a", "b", "b", "b", "c"], dtype=object),
+                             np.array([1, 2, 1, 2, 3, 2]))
+    (tmp_path / "train.tsv").write_text("a\t1\nb\t2\n")
+    (tmp_path / "valid.tsv").write_text("b\t3\n")
+    (tmp_path / "test.tsv").write_text("a\t2\nb\t3\nc\t2\n")
+    files = {k: str(tmp_path / f"{k}.tsv") for k in ("train", "valid", "test")}
+    kept = given(ds, GivenConfig(**files), None)
+    assert (len(kept.test), len(kept.valid)) == (3, 1)  # default: every listed row, as before
+    assert kept.protocol["exclude_unknowns"] is False and "excluded_unknowns" not in kept.protocol
+    cfg = from_mapping(GivenConfig, {**files, "exclude_unknowns": True})
+    s = given(ds, cfg, None)
+    # Cornac's exclude_unknowns: (b, 3) has an unseen item, (c, 2) an unseen user
+    assert [(ds.user_ids[u], ds.item_ids[i]) for u, i in zip(s.test.user, s.test.item)] == [("a", 2)]
+    assert len(s.valid) == 0 and len(s.train) == 2
+    assert s.protocol["exclude_unknowns"] is True
+    assert s.protocol["excluded_unknowns"] == {"valid": 1, "test": 2}
+    assert to_dict(cfg)["exclude_unknowns"] is True  # in the splitter config, so in the trial key
+    (tmp_path / "test.tsv").write_text("c\t2\n")
+    with pytest.raises(DataError, match="exclude_unknowns dropped every row"):
+        given(ds, cfg, None)
+
+
+def test_given_files_may_be_compressed_and_carry_a_bom(tmp_path):
+    import gzip
+
+    ds = Dataset.from_arrays("toy", np.array([1, 1, 2]), np.array([10, 20, 10]))
+    (tmp_path / "train.tsv.gz").write_bytes(gzip.compress("\ufeff1\t10\n2\t10\n".encode()))
+    (tmp_path / "test.tsv").write_bytes("1\t20\n".encode("utf-16"))
+    s = given(ds, GivenConfig(str(tmp_path / "train.tsv.gz"), str(tmp_path / "test.tsv")), None)
+    assert (len(s.train), len(s.test)) == (2, 1)

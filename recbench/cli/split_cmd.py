@@ -33,14 +33,13 @@ def export_command(ctx: click.Context, config: str, out: str, seed: int | None, 
     """Write the split CONFIG's protocol makes (original ids, tab-separated)."""
     experiment = load_experiment(config)
     seed = experiment.seeds[0] if seed is None else seed
-    datasets = [d for d in experiment.datasets if label in (None, d.display)]
-    if not datasets:
-        raise ConfigError(f"--dataset {label!r} is not in {config}; it has "
-                          f"{', '.join(d.display for d in experiment.datasets)}")
     runner = Runner(experiment, registry(ctx),
                     RunOptions(Path("."), Path(data_dir) if data_dir else None, cache_dir()))
-    index = experiment.datasets.index(datasets[0])
-    ds = runner.load_dataset(datasets[0], index)
+    datasets = [d for d in runner.plan_.datasets if label in (None, d.label)]
+    if not datasets:
+        raise ConfigError(f"--dataset {label!r} is not in {config}; it has "
+                          f"{', '.join(d.label for d in runner.plan_.datasets)}")
+    ds = runner.load_dataset(datasets[0])
     split = runner.make_split(ds, seed)
     for path in export(ds, split, Path(out)):
         click.echo(path)
