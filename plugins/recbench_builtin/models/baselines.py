@@ -1,6 +1,17 @@
 """Built-in baseline models: ``random`` and ``most-popular``.
 
 Their scoring functions are jitted once per batch shape.
+
+For the binary task both predict calibrated probabilities, so their log loss is no worse than the
+constant 0.5 predictor's (ln 2) and accuracy at 0.5 is meaningful:
+
+- ``random`` predicts the training positive rate for every pair (rating >= the protocol's
+  threshold; 0.5 without ratings, where the protocol draws one negative per positive); its ranking
+  scores stay uniform random;
+- ``most-popular`` maps an item's training count through a logistic regression,
+  P(positive) = sigmoid(a + b log(1 + count)), fitted on the training pairs: labelled by the
+  threshold when there are ratings, else training pairs as positives and one sampled non-interacted
+  item per pair as negatives (the evaluation protocol's own construction).
 """
 
 from __future__ import annotations
@@ -9,6 +20,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from recbench import Interactions, ModelSpec, UserBatch
 
@@ -46,13 +58,14 @@ class RandomFitted:
 
     def predict(self, users: jax.Array, items: jax.Array) -> jax.Array:
         """Rating drawn from N(mean, std) of training ratings, clipped to their range (Surprise's
-        NormalPredictor); for the binary task a probability N(0.5, 0.29) clipped to [0, 1]."""
+        NormalPredictor); for the binary task (std 0) the training positive rate."""
         return _random_points(self.key, users, items, self.mean, self.std, self.lo, self.hi)
 
 
 @dataclass(frozen=True)
 class RandomModel:
     task: str
+    binary_threshold: float = 4.0
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> RandomFitted:
@@ -60,7 +73,14 @@ class RandomModel:
             r = train.rating
             return RandomFitted(key, train.n_items, float(r.mean()), float(r.std()),
                                 float(r.min()), float(r.max()))
-        return RandomFitted(key, train.n_items, 0.5, 0.29, 0.0, 1.0)
+        rate = _positive_rate(train, self.binary_threshold)
+        return RandomFitted(key, train.n_items, rate, 0.0, 0.0, 1.0)
+
+
+def _positive_rate(train: Interactions, threshold: float) -> float:
+    if train.rating is None or not len(train):
+        return 0.5  # without ratings the protocol pairs every positive with one negative
+    return float(np.mean(train.rating >= threshold))
 
 
 # ------------------------------------------------------------------ most popular
@@ -69,20 +89,72 @@ class RandomModel:
 @dataclass(frozen=True)
 class MostPopularFitted:
     popularity: jax.Array  # float32 [n_items], training interaction counts
+    probability: jax.Array  # float32 [n_items], calibrated P(positive) per item (binary task)
 
     def score(self, batch: UserBatch) -> jax.Array:
         return jnp.broadcast_to(self.popularity, (batch.users.shape[0], self.popularity.shape[0]))
 
     def predict(self, users: jax.Array, items: jax.Array) -> jax.Array:
-        """Probability of interaction: the item's count over the largest count."""
-        return self.popularity[items] / jnp.maximum(self.popularity.max(), 1.0)
+        """Calibrated probability of a positive: the item's count through the fitted logistic."""
+        return self.probability[items]
 
 
 @dataclass(frozen=True)
 class MostPopularModel:
+    task: str = "ranking"
+    binary_threshold: float = 4.0
+
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> MostPopularFitted:
-        return MostPopularFitted(jnp.asarray(train.item_counts, jnp.float32))
+        counts = train.item_counts
+        x = np.log1p(counts.astype(np.float64))
+        if self.task != "binary" or not len(train):
+            prob = np.full(train.n_items, _positive_rate(train, self.binary_threshold))
+        else:
+            feature, label = _binary_training_pairs(train, x, self.binary_threshold, key)
+            a, b = fit_logistic(feature, label)
+            prob = _sigmoid(a + b * x)
+        return MostPopularFitted(jnp.asarray(counts, jnp.float32), jnp.asarray(prob, jnp.float32))
+
+
+def _binary_training_pairs(train: Interactions, x: np.ndarray, threshold: float, key: jax.Array
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """(log-count feature, label) per training pair, built like the evaluation's binary pairs."""
+    if train.rating is not None:
+        return x[train.item], (train.rating >= threshold).astype(np.float64)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    neg = rng.integers(0, train.n_items, len(train))
+    csr = train.csr
+    for _ in range(20):  # resample items the user has; a few left over barely move two parameters
+        clash = np.asarray(csr[train.user, neg]).ravel() > 0
+        if not clash.any():
+            break
+        neg[clash] = rng.integers(0, train.n_items, int(clash.sum()))
+    feature = np.concatenate([x[train.item], x[neg]])
+    return feature, np.concatenate([np.ones(len(train)), np.zeros(len(train))])
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50
+                 ) -> tuple[float, float]:
+    """(a, b) of P(y=1) = sigmoid(a + b x), by Newton's method on the L2-penalised log loss
+    (as strong as scikit-learn's default C=1 on b; a tiny one on a keeps a one-class training set
+    finite). Two parameters: a dozen Newton steps, no optimiser library to import."""
+    design = np.stack([np.ones_like(x), x], axis=1)
+    w = np.zeros(2)
+    penalty = np.array([1e-3, l2])
+    for _ in range(steps):
+        p = _sigmoid(design @ w)
+        grad = design.T @ (p - y) + penalty * w
+        hess = design.T @ (design * (p * (1.0 - p))[:, None]) + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(w[0]), float(w[1])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -z))  # no overflow for large |z|
 
 
 @dataclass(frozen=True)
@@ -92,9 +164,11 @@ class NoOptions:
 
 SPECS: list[ModelSpec] = [
     ModelSpec("random", "baseline", frozenset({"ranking", "rating", "binary"}),
-              lambda cfg, ctx: RandomModel(ctx.task), NoOptions,
-              "uniform random scores; ratings from N(mean, std) of training ratings"),
+              lambda cfg, ctx: RandomModel(ctx.task, ctx.binary_threshold), NoOptions,
+              "uniform random scores; ratings from N(mean, std) of training ratings; binary: the "
+              "training positive rate for every pair"),
     ModelSpec("most-popular", "baseline", frozenset({"ranking", "binary"}),
-              lambda cfg, ctx: MostPopularModel(), NoOptions,
-              "items ranked by training interaction count, the same list for every user"),
+              lambda cfg, ctx: MostPopularModel(ctx.task, ctx.binary_threshold), NoOptions,
+              "items ranked by training interaction count, the same list for every user; binary: "
+              "the count through a logistic regression fitted on the training pairs"),
 ]
