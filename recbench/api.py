@@ -18,7 +18,8 @@ imports one. The groups:
 - file helpers for dataset plugins: ``digest_file``, ``atomic_write``, ``fetch``, ``extract``;
 - training helpers for gradient models (:mod:`recbench.train`, see docs/train-models.md);
 - evaluation helpers: ``evaluate_ranking``, ``EvalResult``, ``padded_lists``;
-- the contract kit for tests: ``check_model``, ``tiny_dataset``, ``ContractError``.
+- the contract kit for tests: ``check_model``, ``tiny_dataset``, ``ContractError``;
+- what lifecycle hooks receive: ``Experiment``, ``PlannedTrial``, ``TrialRecord``.
 
 The training, evaluation, download and testing names are imported on first use, so a metric or
 dataset plugin that needs none of them does not pay for importing optax or the plugin loader.
@@ -74,6 +75,9 @@ _LAZY: dict[str, str] = {
     **{name: "recbench.evaluate" for name in ("EvalResult", "evaluate_ranking", "padded_lists")},
     **{name: "recbench.download" for name in ("fetch", "extract")},
     **{name: "recbench.testing" for name in ("check_model", "tiny_dataset", "ContractError")},
+    # What lifecycle hooks receive.
+    **{name: "recbench.records" for name in ("PlannedTrial", "TrialRecord")},
+    "Experiment": "recbench.config",
 }
 
 _EAGER = [

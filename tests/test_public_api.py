@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,45 +20,21 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKED = [*sorted((ROOT / "plugins" / "recbench_builtin").rglob("*.py")),
            ROOT / "examples" / "recbench-demo-plugin" / "recbench_demo_plugin.py"]
 
-# Private imports still present in modules owned by work in progress elsewhere (models, datasets,
-# the given splitter). Each entry is (module path, the private module it imports). Remove an entry
-# when its module moves to recbench.api; test_known_exceptions_are_still_needed keeps this exact.
+# Work in progress elsewhere: the models and datasets packages still import private modules; their
+# offenders are listed as a warning, not a failure, until the package moves to recbench.api. Remove
+# a package from here then (test_known_exceptions_are_still_needed says when).
+KNOWN_EXCEPTION_PACKAGES: tuple[str, ...] = (
+    "plugins/recbench_builtin/datasets/",
+    "plugins/recbench_builtin/models/",
+)
+# Single imports: the `given` splitter still lives in the core (recbench.splitfiles).
 KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset({
-    ("plugins/recbench_builtin/datasets/__init__.py", "recbench"),
-    ("plugins/recbench_builtin/datasets/_tables.py", "recbench"),
-    ("plugins/recbench_builtin/datasets/_tables.py", "recbench.errors"),
-    ("plugins/recbench_builtin/datasets/files.py", "recbench"),
-    ("plugins/recbench_builtin/datasets/files.py", "recbench.config"),
-    ("plugins/recbench_builtin/datasets/files.py", "recbench.errors"),
-    ("plugins/recbench_builtin/datasets/movielens.py", "recbench"),
-    ("plugins/recbench_builtin/datasets/movielens.py", "recbench.config"),
-    ("plugins/recbench_builtin/datasets/movielens.py", "recbench.download"),
-    ("plugins/recbench_builtin/datasets/movielens.py", "recbench.errors"),
-    ("plugins/recbench_builtin/datasets/online_retail.py", "recbench"),
-    ("plugins/recbench_builtin/datasets/online_retail.py", "recbench.config"),
-    ("plugins/recbench_builtin/datasets/online_retail.py", "recbench.download"),
-    ("plugins/recbench_builtin/datasets/online_retail.py", "recbench.errors"),
-    ("plugins/recbench_builtin/datasets/synthetic.py", "recbench"),
-    ("plugins/recbench_builtin/datasets/synthetic.py", "recbench.config"),
-    ("plugins/recbench_builtin/datasets/synthetic.py", "recbench.random"),
-    ("plugins/recbench_builtin/models/__init__.py", "recbench"),
-    ("plugins/recbench_builtin/models/baselines.py", "recbench"),
-    ("plugins/recbench_builtin/models/factorization.py", "recbench"),
-    ("plugins/recbench_builtin/models/factorization.py", "recbench.config"),
-    ("plugins/recbench_builtin/models/factorization.py", "recbench.errors"),
-    ("plugins/recbench_builtin/models/factorization.py", "recbench.train"),
-    ("plugins/recbench_builtin/models/linear.py", "recbench"),
-    ("plugins/recbench_builtin/models/linear.py", "recbench.config"),
-    ("plugins/recbench_builtin/models/linear.py", "recbench.timing"),
-    ("plugins/recbench_builtin/models/neighborhood.py", "recbench"),
-    ("plugins/recbench_builtin/models/neighborhood.py", "recbench.config"),
-    ("plugins/recbench_builtin/models/neighborhood.py", "recbench.errors"),
-    ("plugins/recbench_builtin/models/neighborhood.py", "recbench.timing"),
-    ("plugins/recbench_builtin/models/neural_cf.py", "recbench"),
-    ("plugins/recbench_builtin/models/neural_cf.py", "recbench.config"),
-    ("plugins/recbench_builtin/models/neural_cf.py", "recbench.train"),
     ("plugins/recbench_builtin/splitters.py", "recbench.splitfiles"),
 })
+
+
+def _excused(offender: tuple[str, str]) -> bool:
+    return offender in KNOWN_EXCEPTIONS or offender[0].startswith(KNOWN_EXCEPTION_PACKAGES)
 
 
 def private_imports(path: Path) -> set[str]:
@@ -92,15 +69,23 @@ def offenders() -> set[tuple[str, str]]:
 
 
 def test_builtins_import_only_the_plugin_api():
-    new = sorted(offenders() - KNOWN_EXCEPTIONS)
+    found = offenders()
+    excused = sorted(o for o in found if _excused(o))
+    if excused:
+        warnings.warn("private recbench imports in packages excused by KNOWN_EXCEPTION_PACKAGES "
+                      "(move them to recbench.api):\n"
+                      + "\n".join(f"  {path}: {name}" for path, name in excused), stacklevel=1)
+    new = sorted(o for o in found if not _excused(o))
     assert not new, ("these modules import private recbench modules; import from recbench.api "
                      "instead (add to recbench.api what a plugin genuinely needs):\n"
                      + "\n".join(f"  {path}: {name}" for path, name in new))
 
 
 def test_known_exceptions_are_still_needed():
-    stale = sorted(KNOWN_EXCEPTIONS - offenders())
-    assert not stale, f"remove from KNOWN_EXCEPTIONS, these imports are gone: {stale}"
+    found = offenders()
+    stale = sorted(KNOWN_EXCEPTIONS - found)
+    stale += [p for p in KNOWN_EXCEPTION_PACKAGES if not any(o[0].startswith(p) for o in found)]
+    assert not stale, f"remove from the known exceptions, these imports are gone: {stale}"
 
 
 def test_the_check_sees_every_import_form(tmp_path):
