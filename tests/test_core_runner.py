@@ -315,3 +315,32 @@ def test_leaderboard_sorts_by_each_metrics_declared_direction_and_shows_users():
     higher = leaderboard([record("a", 0.1, True), record("b", 0.9, True)])
     assert list(higher["model"]) == ["b", "a"]
     assert list(higher["users_evaluated"]) == [90, 90] and list(higher["users_excluded"]) == [3, 3]
+
+
+def test_each_dataset_is_loaded_once_per_check_and_unmet_models_can_be_skipped(tmp_path):
+    loads = []
+
+    class Counted:
+        @hookimpl
+        def register_datasets(self):
+            from recbench import DatasetCard, DatasetSpec
+
+            def load(cfg, ctx):
+                loads.append(cfg)
+                rng = np.random.default_rng(0)
+                return Dataset.from_arrays("counted", rng.integers(0, 30, 300),
+                                           rng.integers(0, 20, 300))
+            return [DatasetSpec("counted", load, DatasetCard("counts its loads"))]
+
+    spy = SpyModels()
+    exp = from_mapping(Experiment, {"datasets": [{"name": "counted"}], "seeds": [0, 1],
+                                    "models": [{"name": "spy"}, {"name": "spy-needs-users"}],
+                                    "protocol": {"metrics": ["ndcg"], "ks": [5]}})
+    reg = Registry.build(load_plugins(allow=set(), objects=(Counted(), spy)))
+    runner = Runner(exp, reg, RunOptions(tmp_path / "r", unmet_requirements="skip"))
+    records = runner.run()
+    assert len(loads) == 1  # checked and run on one load
+    assert [(r["model"], r["status"]) for r in records] == [("spy", "ok")] * 2
+    assert runner.skipped == ["model 'spy-needs-users' needs user_features, which dataset "
+                              "'counted' does not have"]
+    assert len(spy.fits) == 2
