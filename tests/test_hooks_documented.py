@@ -106,6 +106,25 @@ def test_every_section_has_an_example(name):
         f"### {name}: say when the hook is called and what happens when it raises"
 
 
+REFERENCED_TYPES = ("ModelSpec", "ModelContext", "DatasetSpec", "DatasetCard", "LoadContext",
+                    "MetricSpec", "RankingContext", "PointContext", "SplitterSpec", "Split",
+                    "Interactions", "FeatureTable", "Dataset", "UserBatch", "Experiment",
+                    "PlannedTrial")
+
+
+@pytest.mark.parametrize("type_name", REFERENCED_TYPES)
+def test_every_field_of_every_type_is_in_the_reference(type_name):
+    import dataclasses
+
+    import recbench.api as api
+
+    reference = DOC.read_text().split("## Reference: the types", 1)[1]
+    assert f"`{type_name}`" in reference or f"#### {type_name}" in reference
+    missing = [f.name for f in dataclasses.fields(getattr(api, type_name))
+               if f"`{f.name}`" not in reference]
+    assert not missing, f"docs/hooks.md reference: {type_name} fields not listed: {missing}"
+
+
 def test_intro_covers_loading_and_isolation():
     text = DOC.read_text()
     for needed in ("recbench.hookimpl", "[project.entry-points.recbench]", "RECBENCH_LOAD_PLUGINS",
