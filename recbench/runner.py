@@ -154,6 +154,7 @@ class Runner:
         self.progress = progress or (lambda done, total, message: None)
         self.on_trial = on_trial or (lambda record, done, total: None)
         self.hook_errors: list[str] = []
+        self._held: tuple[Resolved, Dataset] | None = None  # the dataset loaded last, kept for the run
         self.skipped: list[str] = []  # (dataset, model) pairs left out, with the reason
         self.core_code = provenance.core_code()
 
@@ -235,22 +236,24 @@ class Runner:
                 out.append(PlannedTrial(key, d.label, m.label, seed, self.store.has(key), ident))
         return out
 
-    def prepare(self) -> Iterator[tuple[Resolved, list[Resolved], list[PlannedTrial]]]:
-        """Load and check each dataset once (last first, so the first stays loaded for the run)."""
+    def prepare(self) -> list[tuple[Resolved, list[Resolved], list[PlannedTrial]]]:
+        """Load and check each dataset, one in memory at a time; last first, so the first stays
+        loaded for the run (an experiment of one dataset loads it once)."""
         prepared = []
-        self._held: tuple[Resolved, Dataset] | None = None
         for d in reversed(self.plan_.datasets):
+            self._held = None  # release the previous dataset before loading the next
             self.progress(0, 0, f"checking {d.label}")
             ds = self.load_dataset(d)
             models = self.check_dataset(d, ds)
             prepared.append((d, models, self.planned(d, ds, models)))
-            self._held = (d, ds)  # the previous one is released
-        return reversed(prepared)
+            self._held = (d, ds)
+            del ds
+        return prepared[::-1]
 
     # ------------------------------------------------------------------ run
 
     def run(self) -> list[TrialRecord]:
-        prepared = list(self.prepare())
+        prepared = self.prepare()
         trials = [t for *_, planned in prepared for t in planned]
         self._call_hook("run_started", experiment=self.experiment, trials=trials)
         done = sum(t.stored for t in trials)
@@ -258,6 +261,7 @@ class Runner:
             for d, models, planned in prepared:
                 todo = [t for t in planned if not t.stored]
                 if not todo:
+                    self._held = None  # all stored: the data kept from the checks is not needed
                     continue
                 ds = self._dataset(d)
                 for seed in self.experiment.seeds:
@@ -265,6 +269,7 @@ class Runner:
                     for record in self._run_seed(ds, seed, models, seed_todo, done, len(trials)):
                         done += 1
                         self.on_trial(record, done, len(trials))
+                del ds  # one dataset in memory at a time
         self.progress(done, len(trials), "done")
         records = [self._stored_record(t) for t in trials]
         self._call_hook("run_finished", experiment=self.experiment, records=records)
@@ -274,6 +279,7 @@ class Runner:
         held, self._held = self._held, None
         if held is not None and held[0] is d:
             return held[1]
+        del held  # not this one: released before loading
         return self.load_dataset(d)
 
     def _run_seed(self, ds: Dataset, seed: int, models: list[Resolved],
