@@ -17,7 +17,7 @@ tens of thousands of items of the usual benchmark datasets, not for millions.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -32,8 +32,12 @@ from recbench.api import Interactions, ModelSpec, UserBatch, check, hookimpl
 class CooccurrenceConfig:
     """Options of ``demo-item-cooccurrence`` (set them under ``config`` in the experiment TOML)."""
 
-    shrink: float = 10.0  # added to the cosine's denominator: damps pairs of rarely seen items
-    popularity_weight: float = 1e-3  # weight of the (max-normalised) popularity tie-breaker
+    # Range and help are what `recbench models demo-item-cooccurrence` shows.
+    shrink: float = field(default=10.0, metadata={
+        "range": (0.0, None),
+        "help": "added to the cosine's denominator: damps pairs of rarely seen items"})
+    popularity_weight: float = field(default=1e-3, metadata={
+        "range": (0.0, None), "help": "weight of the (max-normalised) popularity tie-breaker"})
 
     def __post_init__(self) -> None:
         check(self.shrink >= 0, f"shrink must be >= 0, got {self.shrink}")
