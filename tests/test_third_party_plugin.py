@@ -106,6 +106,7 @@ def test_plugins_lists_the_installed_distribution(installed, tmp_path):
     assert demo["name"] == "demo"
     assert demo["version"] == "0.1.0"
     assert demo["source"] == "entry-point"
+    assert demo["code"].startswith("record:")  # an installed release: pinned by its RECORD
     assert demo["error"] is None
     assert demo["hooks"] == ["register_models", "run_finished"]
     assert demo["contributes"] == {"models": [MODEL]}
@@ -169,6 +170,21 @@ def test_empty_allow_list_hides_the_plugin(installed, tmp_path):
 def test_allow_list_by_distribution_or_entry_point_name(installed, tmp_path, allow):
     listing = plugins_json(installed, tmp_path, RECBENCH_LOAD_PLUGINS=allow)
     assert DIST in [p["distribution"] for p in listing["plugins"]]
+
+
+def test_installed_plugin_fingerprint_follows_its_record(installed, tmp_path):
+    before = plugins_json(installed, tmp_path)
+    [info] = installed.glob("recbench_demo_plugin-*.dist-info")
+    record = info / "RECORD"
+    original = record.read_text()
+    record.write_text(original + "recbench_demo_plugin_extra.py,sha256=x,1\n")  # a reinstall
+    try:
+        after = plugins_json(installed, tmp_path)
+    finally:
+        record.write_text(original)  # the module's other tests share this installation
+    code = {p["distribution"]: p["code"] for p in before["plugins"]}
+    code_after = {p["distribution"]: p["code"] for p in after["plugins"]}
+    assert code[DIST] != code_after[DIST] and code["recbench"] == code_after["recbench"]
 
 
 def test_demo_model_passes_the_contract_kit():
