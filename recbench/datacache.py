@@ -15,9 +15,9 @@ entry is ignored and rebuilt, never trusted.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
-import inspect
 import json
 import os
 import sys
@@ -45,18 +45,24 @@ def default_cache_dir() -> Path:
 
 
 def _module_files(func: Any) -> list[Path]:
-    """The source file of the module defining ``func`` and of its same-package helper modules."""
+    """The source file of the module defining ``func`` and of the modules of its package that it
+    imports (read from its import statements, so constants count too)."""
     while isinstance(func, functools.partial):
         func = func.func
     module = sys.modules.get(getattr(func, "__module__", "") or "")
-    if module is None or getattr(module, "__file__", None) is None:
+    source = getattr(module, "__file__", None)
+    if module is None or not source or not source.endswith(".py"):
         return []
     package = module.__name__.rpartition(".")[0]
     names = {module.__name__}
-    for value in vars(module).values():
-        owner = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
-        if isinstance(owner, str) and package and owner.startswith(package + "."):
-            names.add(owner)
+    for node in ast.walk(ast.parse(Path(source).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and package:
+            base = f"{package}.{node.module}" if node.module else package
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)  # `from . import helper`
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and package:
+            if node.module.startswith(package + "."):
+                names.add(node.module)
     files = [getattr(sys.modules.get(n), "__file__", None) for n in sorted(names)]
     return [Path(f) for f in files if f and f.endswith(".py")]
 

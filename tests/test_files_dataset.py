@@ -298,6 +298,10 @@ BAD = {
     "empty_file": ("", {}, ["is empty"]),
     "header_only": (HEADER, {}, ["header (line 1) but no data lines"]),
     "blank_only": (HEADER + "\n,,,\n", {}, ["no data lines"]),
+    "rating_out_of_range": (HEADER + "1,2,4,100\n1,3,0,101\n1,4,6,102\n",
+                            {"rating_range": [1, 5]},
+                            ["line 3", "column 'rating'", "rating 0 is outside rating_range [1, 5]",
+                             "2 such lines"]),
 }
 
 
@@ -313,6 +317,45 @@ def test_bad_input_names_file_and_line_or_column(tmp_path, case):
     for part in parts:
         assert part in message, (part, message)
     assert "\n" not in message
+
+
+def test_columns_named_rating_and_timestamp_are_used_unless_set_to_empty(tmp_path):
+    write(tmp_path / "r.tsv", "user_id\titem_id\ttimestamp\trating\n1\t2\t100\t4\n2\t2\t101\t3\n")
+    ds = load(tmp_path, path="r.tsv")
+    assert ds.interactions.rating.tolist() == [4.0, 3.0]
+    assert ds.interactions.timestamp.tolist() == [100, 101]
+    assert ds.metadata["columns"] == {"user": "user_id", "item": "item_id", "rating": "rating",
+                                      "timestamp": "timestamp"}
+    implicit = load(tmp_path, path="r.tsv", rating="")
+    assert implicit.interactions.rating is None and implicit.interactions.timestamp is not None
+    # a column literally named `rating` that is also the user column is not taken twice
+    write(tmp_path / "odd.csv", "rating,item_id\n1,2\n")
+    assert load(tmp_path, path="odd.csv", user="rating").interactions.rating is None
+
+
+def test_rating_range_is_validated(tmp_path):
+    write(tmp_path / "r.csv", RATINGS_CSV)
+    assert len(load(tmp_path, path="r.csv", rating_range=[1, 5]).interactions) == 4
+    with pytest.raises(ConfigError, match="lo <= hi"):
+        from_mapping(FilesConfig, {"path": "r.csv", "rating_range": [5, 1]})
+    with pytest.raises(ConfigError, match="lo <= hi"):
+        from_mapping(FilesConfig, {"path": "r.csv", "rating_range": [1, 3, 5]})
+    with pytest.raises(DataError, match="rating_range is set but no rating column"):
+        load(tmp_path, path="r.csv", rating_range=[1, 5], user="user_id", item="item_id",
+             names=("user_id", "item_id", "stars", "ts"))
+
+
+def test_unterminated_last_line_warns_possibly_truncated(tmp_path):
+    write(tmp_path / "cut.csv", "user_id,item_id,rating\n1,2,4\n1,3,5")  # cut from "1,3,50"?
+    with pytest.warns(files.PossiblyTruncatedWarning, match=r"cut\.csv, line 3: the last line has "
+                      r"no line end.*'1,3,5'"):
+        ds = load(tmp_path, path="cut.csv")
+    assert len(ds.interactions) == 2 and ds.metadata["unterminated_last_line"] is True
+    write(tmp_path / "whole.csv", "user_id,item_id,rating\r\n1,2,4\r\n")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "unterminated_last_line" not in load(tmp_path, path="whole.csv").metadata
 
 
 def test_missing_file_lists_the_directory(tmp_path):
@@ -374,6 +417,12 @@ def test_cli_datasets_info(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert (info["users"], info["items"], info["interactions"]) == (3, 3, 4)
     assert info["ratings"] == [1.0, 3.5, 4.0, 5.0]
+    assert info["pairs"] == 4 and info["density"] == pytest.approx(4 / 9)
+    # density counts distinct (user, item) pairs: a repeated pair counts once
+    repeated = write(tmp_path / "again.csv", "user_id,item_id\n1,2\n1,2\n1,2\n2,3\n")
+    assert main(["datasets", "info", "files", "-o", f"path={repeated}"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["interactions"], info["pairs"]) == (4, 2) and info["density"] == 2 / 4
     assert main(["datasets", "info", "files", "-o", f"path={path}", "-o", "rating=ratng"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "ratings.csv" in err and "'rating'" in err

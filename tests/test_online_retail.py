@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import io
 import os
 import re
@@ -300,3 +301,13 @@ def test_xlsx_in_the_uci_zip_reads_like_the_csv(tmp_path):
     csv = _write(tmp_path / "r.csv", HEADER + GOOD +
                  "C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,,United Kingdom\n")
     pd.testing.assert_frame_equal(orx.read_raw(archive), orx.read_raw(csv))
+
+
+def test_datasets_info_density_matches_the_card(capsys):
+    """Density counts distinct (customer, product) pairs: 264,510 / (4,074 x 3,145) = 2.06 %."""
+    from recbench.cli.main import main
+
+    assert main(["datasets", "info", "online-retail"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["pairs"] == 264_510 and info["interactions"] == 384_338
+    assert round(100 * info["density"], 2) == 2.06
