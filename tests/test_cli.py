@@ -84,14 +84,27 @@ class Diverges:
     def fit(self, train, *, valid=None, key):
         raise FloatingPointError("diverged")
 
+@dataclass(frozen=True)
+class Reports:
+    fit_info = {"epochs_run": 2}
+
+    def fit(self, train, *, valid=None, key):
+        return self
+
+    def score(self, batch):
+        import jax.numpy as jnp
+        return jnp.zeros((batch.users.shape[0], batch.n_items), jnp.float32)
+
 @hookimpl
 def register_models():
-    return [ModelSpec("diverges", "baseline", frozenset({"ranking"}), lambda c, x: Diverges())]
+    return [ModelSpec("diverges", "baseline", frozenset({"ranking"}), lambda c, x: Diverges()),
+            ModelSpec("reports", "baseline", frozenset({"ranking"}), lambda c, x: Reports())]
 '''
 
 TINY_EXPERIMENT = ('[[datasets]]\nname = "synthetic"\nconfig = {n_users = 60, n_items = 30, '
                    'mean_per_user = 8}\n[[models]]\nname = "most-popular"\n[[models]]\n'
-                   'name = "diverges"\n[protocol]\nmetrics = ["ndcg"]\nks = [5]\n')
+                   'name = "diverges"\n[[models]]\nname = "reports"\n'
+                   '[protocol]\nmetrics = ["ndcg"]\nks = [5]\n')
 
 
 def test_failed_trials_exit_3_after_the_board_with_one_progress_line_per_trial(tmp_path, capsys):
@@ -101,14 +114,16 @@ def test_failed_trials_exit_3_after_the_board_with_one_progress_line_per_trial(t
     exp.write_text(TINY_EXPERIMENT)
     args = ["--plugin", str(plugin), "run", str(exp), "--results", str(tmp_path / "r"),
             "--format", "csv"]
-    assert main(args) == 3
+    assert main([*args, "-v"]) == 3
     out = capsys.readouterr()
     assert out.out.startswith("dataset,model,seeds,") and "most-popular" in out.out
     assert "users_evaluated,users_excluded" in out.out.splitlines()[0]
     lines = [line for line in out.err.splitlines() if line.startswith("[")]
-    assert lines[0].startswith("[1/2] synthetic / most-popular / seed 0: ndcg@5 ")
+    assert lines[0].startswith("[1/3] synthetic / most-popular / seed 0: ndcg@5 ")
     assert " s" in lines[0] and "fit " in lines[0]
-    assert lines[1] == "[2/2] synthetic / diverges / seed 0: failed: FloatingPointError: diverged"
+    assert lines[1] == "[2/3] synthetic / diverges / seed 0: failed: FloatingPointError: diverged"
+    assert lines[2].startswith("[3/3] synthetic / reports / seed 0: ndcg@5 0.")
+    assert lines[2].endswith(" s (epochs_run 2)")  # -v: what the model reported
     assert main([*args, "-q"]) == 3  # the failure is retried, quietly
     assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,8 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
-              help="Progress lines also show what each model reported (fit_info).")
+              help="Progress lines also show what each model reported (fit_info), and the "
+                   "training loop's per-epoch validation lines (logger recbench.train).")
 @traceback_option
 @click.pass_context
 def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
@@ -98,6 +101,8 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     options = RunOptions(Path(results_dir or Path("recbench-results") / experiment.name),
                          Path(data_dir) if data_dir else None, cache_dir(), device,
                          unmet_requirements="error" if config else "skip")
+    if verbose and not quiet:
+        _show_training_log()
     err = console(stderr=True)
     with _progress(err, quiet) as (progress, bar_shown):
         lines = None if quiet or bar_shown else _trial_line_printer(verbose)
@@ -112,6 +117,19 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     click.echo(f"results: {options.results_dir}", err=True)
     if any(r.get("status") != "ok" for r in records):
         ctx.exit(EXIT_TRIALS_FAILED)
+
+
+TRAINING_LOGGER = "recbench.train"  # where the training loop reports each validation
+
+
+def _show_training_log() -> None:
+    """-v: per-epoch validation lines of the shared training loop, on stderr."""
+    logger = logging.getLogger(TRAINING_LOGGER)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 @contextlib.contextmanager
