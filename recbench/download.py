@@ -287,8 +287,8 @@ def extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                             f"download it again") from None
         except OSError as e:
             raise DataError(f"extracting {archive} into {dest.parent} failed: {e}. Free some disk "
-                            f"space, or point --data-dir (RECBENCH_DATA_DIR) or RECBENCH_CACHE_DIR at a writable "
-                            f"directory") from None
+                            f"space, or point --data-dir (RECBENCH_DATA_DIR) or "
+                            f"RECBENCH_CACHE_DIR at a writable directory") from None
         if dest.exists() and overwrite:
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
             os.replace(dest, old / dest.name)

@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from recbench import Dataset, DatasetCard, DatasetSpec, LoadContext, datacache, fileio
+from recbench import DatasetCard, DatasetSpec, LoadContext, datacache, fileio
 from recbench.errors import DataError
 
 

@@ -58,7 +58,8 @@ def _component(name: str, options: tuple[str, ...]) -> Component:
 
 _options = click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
                         help="Dataset config value (JSON or a bare string), repeatable.")
-_data_dir = click.option("--data-dir", type=click.Path(file_okay=False), envvar="RECBENCH_DATA_DIR",
+_data_dir = click.option("--data-dir", type=click.Path(file_okay=False),
+                         envvar="RECBENCH_DATA_DIR",
                          help="Directory holding local copies of datasets; downloads go there too "
                               "[default: $RECBENCH_DATA_DIR, else <cache dir>/downloads].")
 
