@@ -85,7 +85,8 @@ def cpu() -> dict[str, Any]:
     except (AttributeError, OSError):
         usable = os.cpu_count()
     return {"cpu_model": model or platform.processor() or platform.machine(),
-            "cpu_physical_cores": cores, "cpu_threads": os.cpu_count(), "cpu_usable_threads": usable}
+            "cpu_physical_cores": cores, "cpu_threads": os.cpu_count(),
+            "cpu_usable_threads": usable}
 
 
 def _linux_cpu() -> tuple[str | None, int | None]:

@@ -60,7 +60,7 @@ class ResultStore:
     # ------------------------------------------------------------------ reading
 
     def has(self, key: str) -> bool:
-        """Whether a trustworthy successful record of ``key`` is stored (damaged ones are set aside)."""
+        """Whether a trustworthy successful record of ``key`` is stored (damaged: set aside)."""
         try:
             self._load_ok(key)
         except StoreError:
@@ -72,7 +72,7 @@ class ResultStore:
         return dict(self._load_ok(key))
 
     def per_user(self, key: str) -> dict[str, np.ndarray]:
-        """Per-user metric values of a stored trial (``{}`` when it has none), verified by sha256."""
+        """Per-user metric values of a stored trial (``{}`` if none), verified by sha256."""
         files = self._load_ok(key).get("files")
         if files is None:  # a record from before sha256s were stored: read unverified
             files = {"per_user": f"{key}.npz"} if (self.trials / f"{key}.npz").is_file() else {}

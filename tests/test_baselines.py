@@ -1,4 +1,4 @@
-"""Baselines on the binary task: calibrated probabilities, so log loss never loses to the constant 0.5."""
+"""Baselines on the binary task: calibrated probabilities, log loss no worse than the constant 0.5."""
 
 from __future__ import annotations
 
