@@ -70,8 +70,9 @@ from .specs import (
 # name -> module, imported when the name is first looked up.
 _LAZY: dict[str, str] = {
     **{name: "recbench.train" for name in (
-        "FitResult", "fit_loop", "sample_negatives", "csr_positives", "is_positive",
-        "ranking_validator", "epoch_batches", "masked_mean", "shuffle")},
+        "FitResult", "fit_loop", "cached_optimizer", "bucket_size", "sample_negatives",
+        "csr_positives", "is_positive", "ranking_validator", "epoch_batches", "masked_mean",
+        "shuffle")},
     **{name: "recbench.evaluate" for name in ("EvalResult", "evaluate_ranking", "padded_lists")},
     **{name: "recbench.download" for name in ("fetch", "extract")},
     **{name: "recbench.testing" for name in ("check_model", "tiny_dataset", "ContractError")},
