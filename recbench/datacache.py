@@ -53,8 +53,16 @@ def _module_files(func: Any) -> list[Path]:
     source = getattr(module, "__file__", None)
     if module is None or not source or not source.endswith(".py"):
         return []
-    package = module.__name__.rpartition(".")[0]
-    names = {module.__name__}
+    names = _imported_modules(module.__name__, source, Path(source).stat().st_mtime_ns)
+    files = [getattr(sys.modules.get(n), "__file__", None) for n in sorted(names)]
+    return [Path(f) for f in files if f and f.endswith(".py")]
+
+
+@functools.lru_cache(maxsize=256)
+def _imported_modules(name: str, source: str, mtime_ns: int) -> frozenset[str]:
+    """``name`` and the same-package modules its source imports (parsed once per mtime)."""
+    package = name.rpartition(".")[0]
+    names = {name}
     for node in ast.walk(ast.parse(Path(source).read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level == 1 and package:
             base = f"{package}.{node.module}" if node.module else package
@@ -63,8 +71,7 @@ def _module_files(func: Any) -> list[Path]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and package:
             if node.module.startswith(package + "."):
                 names.add(node.module)
-    files = [getattr(sys.modules.get(n), "__file__", None) for n in sorted(names)]
-    return [Path(f) for f in files if f and f.endswith(".py")]
+    return frozenset(names)
 
 
 def loader_code_digest(spec: DatasetSpec) -> str:
