@@ -1,7 +1,8 @@
 """Each built-in plugin package collects the ``SPECS`` lists of its submodules.
 
-A new model or dataset is one new module with a ``SPECS`` list; nothing else needs to change. The
-built-ins use only recbench's public API, as a third-party plugin would.
+A new model, dataset or splitter is one new module with a ``SPECS`` list; nothing else needs to
+change. The built-ins import only ``recbench.api``, as a third-party plugin would
+(``tests/test_public_api.py`` checks it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 
 def collect_specs(package: ModuleType) -> list[Any]:
+    """The ``SPECS`` of every public submodule of ``package``, in module-name order."""
     specs: list[Any] = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
