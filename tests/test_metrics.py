@@ -149,7 +149,7 @@ def naive_coverage(order: np.ndarray, case: Case, k: int) -> float:
 # ---------------------------------------------------------------- registration
 
 
-def test_registers_the_documented_metrics() -> None:
+def test_register_metrics_returns_the_documented_metrics() -> None:
     specs = M.register_metrics()
     assert all(isinstance(s, MetricSpec) and s.description for s in specs)
     assert {(s.name, s.task) for s in specs} == {

@@ -318,7 +318,7 @@ def test_configs_from_mapping():
         from_mapping(KFoldConfig, {"by": "user"})
 
 
-def test_registered_splitters():
+def test_register_splitters_returns_the_builtin_protocols():
     from recbench_builtin.splitters import register_splitters
 
     specs = [s for s in register_splitters() if not s.takes_dataset]  # `given`: test_splitfiles
