@@ -15,7 +15,9 @@ imports one. The groups:
 - errors to raise (each derives from :class:`RecbenchError`) and ``did_you_mean``;
 - config helpers: ``check`` (validation in ``__post_init__``), ``to_dict``;
 - seed derivation: ``derive_seed``, ``derive_key``, ``derive_rng``;
-- file helpers for dataset plugins: ``digest_file``, ``atomic_write``, ``fetch``, ``extract``;
+- file helpers for dataset plugins (:mod:`recbench.fileio`, :mod:`recbench.download`): ``digest_file``,
+  ``digest_bytes``, ``file_sha256``, ``read_bytes``, ``decode_text``, ``text_encoding``,
+  ``MISSING_VALUES``, ``atomic_write``, ``fetch``, ``extract``, ``download_dir``;
 - training helpers for gradient models (:mod:`recbench.train`, see docs/train-models.md);
 - evaluation helpers: ``evaluate_ranking``, ``EvalResult``, ``padded_lists``;
 - the contract kit for tests: ``check_model``, ``tiny_dataset``, ``ContractError``;
@@ -40,7 +42,16 @@ from .errors import (
     RecbenchError,
     did_you_mean,
 )
-from .fileio import atomic_write, digest_file
+from .fileio import (
+    MISSING_VALUES,
+    atomic_write,
+    decode_text,
+    digest_bytes,
+    digest_file,
+    file_sha256,
+    read_bytes,
+    text_encoding,
+)
 from .hookspecs import hookimpl
 from .random import derive_key, derive_rng, derive_seed
 from .specs import (
@@ -74,7 +85,7 @@ _LAZY: dict[str, str] = {
         "csr_positives", "is_positive", "ranking_validator", "epoch_batches", "masked_mean",
         "shuffle")},
     **{name: "recbench.evaluate" for name in ("EvalResult", "evaluate_ranking", "padded_lists")},
-    **{name: "recbench.download" for name in ("fetch", "extract")},
+    **{name: "recbench.download" for name in ("fetch", "extract", "download_dir")},
     **{name: "recbench.testing" for name in ("check_model", "tiny_dataset", "ContractError")},
     # What lifecycle hooks receive.
     **{name: "recbench.records" for name in ("PlannedTrial", "TrialRecord")},
@@ -87,8 +98,9 @@ _EAGER = [
     "Model", "ModelContext", "ModelError", "ModelSpec", "NoConfig", "PluginError",
     "PointContext", "REQUIREMENTS", "RankingContext", "RatingModel", "RecbenchError",
     "ReportsFitInfo", "Requirement", "Split", "SplitterSpec", "TASKS", "Task", "UserBatch",
-    "atomic_write", "check", "derive_key", "derive_rng", "derive_seed", "did_you_mean",
-    "digest_file", "fit_info", "hookimpl", "to_dict",
+    "MISSING_VALUES", "atomic_write", "check", "decode_text", "digest_bytes", "derive_key", "derive_rng", "derive_seed", "did_you_mean",
+    "digest_file", "file_sha256", "fit_info", "hookimpl", "read_bytes", "text_encoding",
+    "to_dict",
 ]
 
 __all__ = sorted([*_EAGER, *_LAZY])

@@ -132,6 +132,21 @@ def decode_text(data: bytes) -> str:
                         f"UTF-16 ({e}); re-save the file as UTF-8") from None
 
 
+def _fsynced_temp(path: Path, write: Callable[[IO[Any]], object], mode: str) -> Path:
+    """A temporary file beside ``path`` holding what ``write`` wrote, flushed to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object],
                  mode: str = "w") -> None:
     """Call ``write(f)`` on a temporary file (opened with ``mode``), fsync it, rename it to ``path``.
@@ -140,18 +155,36 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _fsynced_temp(path, write, mode)
     try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-__all__ = ["MISSING_VALUES", "atomic_write", "decode_text", "digest_bytes", "digest_file",
+def atomic_create(path: str | os.PathLike[str], write: Callable[[IO[Any]], object],
+                  mode: str = "w") -> bool:
+    """Like :func:`atomic_write`, but never replaces: False (nothing written) when ``path`` exists.
+
+    The file appears whole through a hard link, so of two processes creating one path the first
+    wins and the second sees False (on a filesystem without hard links: check, then rename).
+    """
+    path = Path(path)
+    tmp = _fsynced_temp(path, write, mode)
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+__all__ = ["MISSING_VALUES", "atomic_create", "atomic_write", "decode_text", "digest_bytes", "digest_file",
            "file_sha256", "read_bytes", "text_encoding"]

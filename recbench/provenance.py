@@ -30,6 +30,8 @@ from typing import Any
 
 import jax
 
+from .fileio import digest_bytes, digest_file
+
 PACKAGES = ("recbench", "jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pandas", "pluggy")
 
 
@@ -129,7 +131,7 @@ def _hash_sources(roots: list[Path]) -> str:
             if "__pycache__" in f.parts:
                 continue
             h.update(f"{root.name}/{f.relative_to(root) if f != root else f.name}\0".encode())
-            h.update(hashlib.sha256(f.read_bytes()).digest())
+            h.update(bytes.fromhex(digest_file(f)))
     return "source:" + h.hexdigest()[:16]
 
 
@@ -148,7 +150,7 @@ def _module_root(module: str) -> Path | None:
 
 def file_code(path: str | os.PathLike[str]) -> str:
     """Fingerprint of a plugin loaded from a file. Not cached: the file may change in-process."""
-    return "file:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return "file:" + digest_file(path)[:16]
 
 
 def distribution_code(dist: md.Distribution, module: str) -> str:
@@ -170,7 +172,7 @@ def _distribution_code(dist: md.Distribution, module: str) -> str:
             return _hash_sources([root])
     record = dist.read_text("RECORD")
     if record:
-        return "record:" + hashlib.sha256(record.encode()).hexdigest()[:16]
+        return "record:" + digest_bytes(record.encode())[:16]
     return f"{dist.metadata['Name']} {dist.version}"  # nothing better to go on
 
 

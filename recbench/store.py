@@ -22,9 +22,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import RecbenchError
-from .fileio import atomic_write, digest_bytes, digest_file
+from .fileio import atomic_create, atomic_write, digest_bytes, digest_file
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +173,7 @@ class ResultStore:
         text = json.dumps(record, indent=1)  # fails (e.g. a non-JSON value) before any write
         if npz is not None:
             atomic_write(npz, lambda f: f.write(data), "wb")
-        if not _publish(self.trials / f"{key}.json", text):
+        if not atomic_create(self.trials / f"{key}.json", lambda f: f.write(text)):
             try:
                 winner = self._load_ok(key).get("files", {}).get("per_user")
             except StoreError:
@@ -186,25 +184,3 @@ class ResultStore:
         self._verified[key] = json.loads(text)
         (self.failed / f"{key}.json").unlink(missing_ok=True)
         return "stored"
-
-
-def _publish(path: Path, text: str) -> bool:
-    """Write ``text`` to ``path`` atomically unless ``path`` exists; False when it already did."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)  # atomic and never replaces: the first writer wins
-        except FileExistsError:
-            return False
-        except OSError:  # a filesystem without hard links: check, then rename
-            if path.exists():
-                return False
-            os.replace(tmp, path)
-        return True
-    finally:
-        Path(tmp).unlink(missing_ok=True)

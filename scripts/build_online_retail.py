@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     arrays = m.derive(m.read_raw(args.raw), args.core)
     elapsed = time.perf_counter() - start
-    input_sha = m.sha256_file(args.raw)
+    input_sha = m.file_sha256(args.raw)
 
     if args.check:
         shipped = m.read_npz(args.out.read_bytes())
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if same else 1
 
     m.write_npz(arrays, args.out)  # atomic: a reader never sees half a file
-    output_sha = m.sha256_file(args.out)
+    output_sha = m.file_sha256(args.out)
 
     report = {"input": str(args.raw), "input_sha256": input_sha, "output": str(args.out),
               "output_sha256": output_sha, "output_bytes": args.out.stat().st_size,

@@ -25,6 +25,7 @@ import pytest
 
 from recbench import Dataset, LoadContext
 from recbench.errors import DataError
+from recbench.fileio import file_sha256
 from recbench.runner import open_dataset
 from recbench_builtin.datasets import online_retail as orx
 
@@ -69,7 +70,7 @@ def test_shipped_file_matches_recorded_checksums(embedded):
     assert embedded.metadata["derivation"] == {
         "script": "scripts/build_online_retail.py", "input_sha256": orx.EMBEDDED_INPUT_SHA256,
         "output_sha256": orx.EMBEDDED_SHA256}
-    assert orx.sha256_file(RAW) == orx.EMBEDDED_INPUT_SHA256
+    assert file_sha256(RAW) == orx.EMBEDDED_INPUT_SHA256
 
 
 def test_embedded_loads_fast_with_the_stated_counts(embedded):
@@ -195,15 +196,13 @@ def test_locate_by_path_folder_and_data_dir(tmp_path):
 
 def test_download_uses_the_recorded_url_and_checksum(tmp_path, monkeypatch):
     """No network: the fetch is replaced; the loader must ask for the official archive, verified."""
-    from recbench import download
-
     calls = []
 
     def fake_fetch(url, sha256, dest_dir, *, filename=None):
         calls.append((url, sha256, Path(dest_dir), filename))
         return RAW
 
-    monkeypatch.setattr(download, "fetch", fake_fetch)
+    monkeypatch.setattr(orx, "fetch", fake_fetch)
     # Downloads go where the LoadContext says: the cache's downloads/ folder without a data dir,
     assert orx.locate(orx.FullConfig(), LoadContext(None, tmp_path)) == RAW
     # and the data dir when one is given (it lacks the file here).

@@ -166,6 +166,7 @@ def test_apply_names_the_step_that_emptied_the_data():
 
 
 @pytest.mark.slow
+@pytest.mark.shared_data("ml-100k")
 def test_ml100k_5core_keeps_all_users():
     raw = np.loadtxt(DATA / "ml-100k" / "u.data", dtype=np.int64)
     ds = Dataset.from_arrays("ml-100k", raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3])

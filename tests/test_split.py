@@ -321,7 +321,7 @@ def test_configs_from_mapping():
 def test_register_splitters_returns_the_builtin_protocols():
     from recbench_builtin.splitters import register_splitters
 
-    specs = [s for s in register_splitters() if not s.takes_dataset]  # `given`: test_splitfiles
+    specs = [s for s in register_splitters() if not s.takes_dataset]  # `given` reads files: tests/test_splitfiles.py
     names = [s.name for s in specs]
     assert names == ["ratio", "leave-last-out", "temporal", "kfold", "cold-items"]
     assert specs == SPECS and specs is not SPECS
@@ -336,6 +336,7 @@ def test_register_splitters_returns_the_builtin_protocols():
 
 
 @pytest.mark.slow
+@pytest.mark.shared_data("ml-100k")
 def test_ml100k_ratio_811_sizes():
     x = _load_ml100k()
     assert len(x) == 100_000 and x.n_users == 943

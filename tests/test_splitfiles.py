@@ -14,7 +14,8 @@ from recbench.errors import ConfigError, DataError
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
 from recbench.runner import RunOptions, Runner
-from recbench.splitfiles import GivenConfig, export, given
+from recbench.splitfiles import export
+from recbench_builtin.splitting.given import GivenConfig, given
 
 ML100K = Path(os.environ.get("RECBENCH_TEST_DATA", Path(__file__).resolve().parents[2] / "shared"
                              / "datasets")) / "ml-100k"

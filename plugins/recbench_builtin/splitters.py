@@ -1,7 +1,6 @@
 """Built-in split protocols, registered through the same entry-point group as a third party's.
 
-Each module of :mod:`.splitting` with a ``SPECS`` list contributes its splitters; the ``given``
-splitter still lives in the core (``recbench.splitfiles``) until it moves here too.
+Each module of :mod:`.splitting` with a ``SPECS`` list contributes its splitters.
 """
 
 from __future__ import annotations
@@ -14,6 +13,4 @@ from ._collect import collect_specs
 
 @hookimpl
 def register_splitters() -> list[SplitterSpec]:
-    from recbench import splitfiles  # noqa: PLC0415 - known exception, see tests/test_public_api.py
-
-    return [*collect_specs(splitting), *splitfiles.SPLITTERS]
+    return collect_specs(splitting)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from recbench import DatasetSpec, hookimpl
+from recbench.api import DatasetSpec, hookimpl
 
 from .._collect import collect_specs
 

@@ -17,15 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recbench import LoadContext, fileio
-from recbench.errors import DataError, did_you_mean
+from recbench.api import MISSING_VALUES, DataError, LoadContext, decode_text, did_you_mean, read_bytes
 
 SUFFIXES: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                             ".pq": "parquet", ".inter": "inter", ".item": "inter", ".user": "inter"}
 COMPRESSED: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip")
-
-MISSING: frozenset[str] = fileio.MISSING_VALUES
-
 
 class PossiblyTruncatedWarning(UserWarning):
     """A text file's last line has no line end: the file may have been cut short."""
@@ -61,15 +57,6 @@ def resolve_path(value: str, ctx: LoadContext, key: str) -> Path:
                     "or pass --data-dir for relative paths")
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of the file's bytes, remembered per (path, size, mtime) (:mod:`recbench.fileio`)."""
-    return fileio.file_sha256(path)
-
-
-def _read_bytes(path: Path) -> bytes:
-    return fileio.read_bytes(path)
-
-
 def _stem_suffix(path: Path) -> str:
     name = path.name.lower()
     for c in COMPRESSED:
@@ -94,7 +81,7 @@ def _format(path: Path, data: bytes, fmt: str) -> str:
 
 def _decode(data: bytes, path: Path) -> str:
     try:
-        return fileio.decode_text(data)
+        return decode_text(data)
     except DataError as e:
         raise DataError(f"{path}: {e}") from None
 
@@ -262,7 +249,7 @@ def _text_table(path: Path, data: bytes, fmt: str, sep: str | None, header: bool
         col_names = list(names) or [str(i) for i in range(len(first_fields))]
     # Types inferred by the C parser (fast); nullable dtypes keep integer ids exact next to a
     # missing value. Text columns keep their strings; MISSING spellings become NA.
-    kwargs: dict[str, Any] = dict(header=None, keep_default_na=False, na_values=sorted(MISSING),
+    kwargs: dict[str, Any] = dict(header=None, keep_default_na=False, na_values=sorted(MISSING_VALUES),
                                   skip_blank_lines=False, skiprows=1 if header else 0,
                                   quoting=quoting, low_memory=False, dtype_backend="numpy_nullable")
     body = text
@@ -339,7 +326,7 @@ def _parquet_table(path: Path, data: bytes, names: tuple[str, ...]) -> Table:
 
 
 def open_table(path: Path, fmt: str, sep: str | None, header: bool, names: tuple[str, ...]) -> Table:
-    data = _read_bytes(path)
+    data = read_bytes(path)
     fmt = _format(path, data, fmt)
     if fmt == "parquet":
         if not data:

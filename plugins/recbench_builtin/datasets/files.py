@@ -98,12 +98,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, LoadContext
-from recbench.config import check
-from recbench.errors import DataError
-from recbench.fileio import MISSING_VALUES, digest_bytes
+from recbench.api import (
+    MISSING_VALUES,
+    check,
+    DataError,
+    Dataset,
+    DatasetCard,
+    DatasetSpec,
+    digest_bytes,
+    file_sha256,
+    FeatureTable,
+    LoadContext,
+)
 
-from ._tables import PossiblyTruncatedWarning, Table, file_sha256, open_table, resolve_path
+from ._tables import PossiblyTruncatedWarning, Table, open_table, resolve_path
 
 __all__ = ["FilesConfig", "PossiblyTruncatedWarning", "SPECS", "fingerprint", "load"]
 
@@ -169,7 +177,7 @@ def _text(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
         t = s.str.strip()
     else:
         t = s.astype(object).where(~missing, "").astype(str).str.strip()
-    return t, missing | t.isin(list(MISSING)).to_numpy()
+    return t, missing | t.isin(list(MISSING_VALUES)).to_numpy()
 
 
 def _first(mask: np.ndarray) -> int:

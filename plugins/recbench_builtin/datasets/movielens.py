@@ -41,12 +41,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, LoadContext
-from recbench.config import check
-from recbench.download import download_dir, extract, fetch
-from recbench.errors import DataError
-from recbench.fileio import (MISSING_VALUES, decode_text, digest_bytes, file_sha256, read_bytes,
-                             text_encoding)
+from recbench.api import (
+    MISSING_VALUES,
+    check,
+    DataError,
+    Dataset,
+    DatasetCard,
+    DatasetSpec,
+    decode_text,
+    digest_bytes,
+    download_dir,
+    extract,
+    FeatureTable,
+    fetch,
+    file_sha256,
+    LoadContext,
+    read_bytes,
+    text_encoding,
+)
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 CITATION = ("F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and "
@@ -308,11 +320,6 @@ def _download(release: Release, ctx: LoadContext) -> _Files:
 
 # ---------------------------------------------------------------- reading files
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed for ``.gz`` (and the other suffixes fileio knows)."""
-    return read_bytes(path)
-
-
 def _content_sha256(path: Path) -> str:
     """sha256 of the file's content (decompressed for ``.gz``), remembered per (path, size,
     mtime) so a fingerprint and the parse that follows hash a large file once."""
@@ -397,7 +404,7 @@ def _read_table(path: Path, data: bytes, sep: bytes, shown_sep: str, columns: di
 
 
 def _parse_ratings(release: Release, path: Path) -> tuple[dict[str, np.ndarray], str]:
-    data = _read_bytes(path)
+    data = read_bytes(path)
     sha = _content_sha256(path)
     if not data.strip():
         raise DataError(f"{path} is empty: it holds no ratings. Replace it with the release's "
@@ -491,7 +498,7 @@ def _unique_ids(path: Path, data: bytes, ids: np.ndarray, skip: int, what: str) 
 
 def _parse_items(release: Release, path: Path) -> tuple[pd.DataFrame, list[str]]:
     """Per movie id: genre flags (``genre_<name>``) and ``year``; plus the genre names."""
-    data = _read_bytes(path)
+    data = read_bytes(path)
     if not data.strip():
         raise DataError(f"{path} is empty; replace it with the release's original file")
     skip = 0
@@ -550,7 +557,7 @@ def _parse_items(release: Release, path: Path) -> tuple[pd.DataFrame, list[str]]
 
 def _parse_users(release: Release, path: Path) -> pd.DataFrame:
     """Per user id: ``age``, ``gender_M``, ``occupation_<name>`` one-hot, ``zip_prefix``."""
-    data = _read_bytes(path)
+    data = read_bytes(path)
     if not data.strip():
         raise DataError(f"{path} is empty; replace it with the release's original file")
     if release.layout == "100k":
@@ -602,7 +609,7 @@ def _align(table: pd.DataFrame, ids: np.ndarray, ratings: Path, side: Path, what
     if missing.any():
         absent = ids[int(np.argmax(missing))]
         row = int(np.flatnonzero(raw == absent)[0])
-        line = _line_of_row(_read_bytes(ratings), row, skip)
+        line = _line_of_row(read_bytes(ratings), row, skip)
         raise DataError(f"{ratings}, line {line}, column {column!r}: {what} {absent} is rated but "
                         f"missing from {side}; the files come from different releases or one is "
                         f"damaged. Use one complete release")

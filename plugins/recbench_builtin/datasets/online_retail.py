@@ -54,11 +54,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recbench import download
-from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, Interactions, LoadContext
-from recbench.config import check
-from recbench.errors import DataError
-from recbench.fileio import atomic_write, decode_text, digest_bytes, file_sha256, read_bytes
+from recbench.api import (
+    atomic_write,
+    check,
+    DataError,
+    Dataset,
+    DatasetCard,
+    DatasetSpec,
+    decode_text,
+    digest_bytes,
+    download_dir,
+    FeatureTable,
+    fetch,
+    file_sha256,
+    Interactions,
+    LoadContext,
+    read_bytes,
+)
 
 # ---------------------------------------------------------------- provenance
 
@@ -108,11 +120,6 @@ RULES: tuple[tuple[str, str], ...] = (
     ("non_positive_price", "UnitPrice <= 0 (free items, adjustments)"),
 )
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M")
-
-
-def sha256_file(path: str | Path) -> str:
-    """sha256 of the file's bytes (:func:`recbench.fileio.file_sha256`, remembered per mtime)."""
-    return file_sha256(path)
 
 
 def _text_frame(path: Path) -> tuple[pd.DataFrame, str]:
@@ -441,18 +448,18 @@ def locate(cfg: FullConfig, ctx: LoadContext) -> Path:
         return found
     if ctx.data_dir is not None and (found := _find(Path(ctx.data_dir))) is not None:
         return found
-    dest = download.download_dir(ctx) / "uci-online-retail"
-    return Path(download.fetch(URL, ARCHIVE_SHA256, dest, filename="online+retail.zip"))
+    dest = download_dir(ctx) / "uci-online-retail"
+    return Path(fetch(URL, ARCHIVE_SHA256, dest, filename="online+retail.zip"))
 
 
 def fingerprint_full(cfg: FullConfig, ctx: LoadContext) -> str:
     """The raw file's content hash (the harness adds this module's code to the cache key)."""
-    return sha256_file(locate(cfg, ctx))
+    return file_sha256(locate(cfg, ctx))
 
 
 def load_full(cfg: FullConfig, ctx: LoadContext) -> Dataset:
     path = locate(cfg, ctx)
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     arrays = derive(read_raw(path), cfg.core)
     return dataset_from_arrays("online-retail-full", arrays, f"sha256:{digest}",
                                {"script": SCRIPT, "input": path.name, "input_sha256": digest,

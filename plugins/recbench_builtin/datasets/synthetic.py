@@ -56,9 +56,16 @@ from typing import Any
 
 import numpy as np
 
-from recbench import Dataset, DatasetCard, DatasetSpec, FeatureTable, Interactions
-from recbench.config import check, to_dict
-from recbench.random import derive_rng
+from recbench.api import (
+    check,
+    Dataset,
+    DatasetCard,
+    DatasetSpec,
+    derive_rng,
+    FeatureTable,
+    Interactions,
+    to_dict,
+)
 
 _SHARPNESS, _OFFSET = 3.0, -3.0  # acceptance = sigmoid(_SHARPNESS * affinity + _OFFSET)
 _SUCCESSOR_PROBS = np.array([0.4, 0.3, 0.2, 0.1])
