@@ -7,6 +7,10 @@ so a caller can report compile time separately without running anything twice::
     with CompileClock() as clock:
         fitted = model.fit(...)
     timings = {"fit_compile_s": clock.seconds()}
+
+It also counts backend compilations (``clock.compiles``): the event fires for every executable
+built in this process, a persistent-cache hit included, and never for a call served by a jitted
+function's in-memory cache, so ``compiles == 0`` means "nothing was (re)compiled".
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 _COMPILE_EVENTS = frozenset({"/jax/core/compile/jaxpr_trace_duration",
                              "/jax/core/compile/jaxpr_to_mlir_module_duration",
                              "/jax/core/compile/backend_compile_duration"})
+_BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
 _active_clocks: list[CompileClock] = []
 _listening = False
 
@@ -28,6 +33,8 @@ def _on_compile_span(event: str, start: float, end: float, **_: Any) -> None:
     if event in _COMPILE_EVENTS:
         for clock in list(_active_clocks):
             clock.spans.append((start, end))
+            if event == _BACKEND_COMPILE:
+                clock.compiles += 1
 
 
 def _on_compile_duration(event: str, duration: float, **_: Any) -> None:
@@ -47,6 +54,7 @@ class CompileClock:
 
     def __init__(self) -> None:
         self.spans: list[tuple[float, float]] = []
+        self.compiles = 0  # backend compilations while active
 
     def __enter__(self) -> CompileClock:
         global _listening

@@ -13,12 +13,16 @@ A gradient model supplies three things and :func:`fit_loop` does the rest:
 - an ``optax`` optimizer.
 
 One epoch = one shuffled pass over the rows of ``data`` in fixed-size batches
-(:func:`epoch_batches`), run as one ``lax.scan`` inside one compiled function. The function is
-compiled ahead of time (``jax.jit(...).lower(...).compile()``), so compile time is measured
-apart from the steady-state epoch time and each fit compiles at most once: an identical program
-(same shapes, hyperparameters and loss) reuses the executable compiled before in this process
-(:func:`compile_cached`), and JAX's persistent compilation cache, when the harness enables it,
-serves repeated runs.
+(:func:`epoch_batches`), run as one ``lax.scan`` inside one module-level jitted function whose
+static arguments are ``loss_fn``, the optimizer and the batch size. Compile once per shape: the row
+count is a traced argument and the rows are padded to :func:`bucket_size` (at most 25% more), the
+padded batches skipped by a ``lax.cond``, so a refit on another seed or fold of the same size class
+reuses the compiled epoch. For that the same ``loss_fn`` and optimizer *objects* must come back on
+a refit: define the loss at module level and put data-dependent scalars (a mean rating, ...) in
+``aux`` as arrays, and build the optimizer with :func:`cached_optimizer`
+(``optax.adam(lr)`` makes fresh closures on every call, which JAX cannot recognise as the same).
+Compile time is measured by the caller (the runner wraps ``fit`` in a
+:class:`~recbench.timing.CompileClock`), not here.
 
 After each epoch the mean loss is checked on the host: a NaN or infinite loss stops training with
 a :class:`~recbench.errors.ModelError` naming the epoch (the runner records the trial as failed and
@@ -30,18 +34,16 @@ message and timing.
 :func:`sample_negatives` draws uniform negatives on the device, rejecting a user's known positives
 through a users x items bit matrix when it is small (2.8 MB at ML-1M size), else by bisection in a
 CSR structure (int32-safe at any size).
-:func:`ranking_validator` turns a scoring model into a metric@k validation callback through
-:func:`recbench.evaluate.evaluate_ranking`.
+:func:`ranking_validator` turns a scoring model into a metric@k validation callback ranked by
+:func:`recbench.evaluate.rank_batch`, its inputs built once per fit.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import math
 import statistics
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,15 +73,20 @@ def _mix32(x: jax.Array, k: jax.Array) -> jax.Array:
     return x ^ (x >> 16)
 
 
-def shuffle(key: jax.Array, n: int, rounds: int = 4) -> jax.Array:
+def shuffle(key: jax.Array, n: int | jax.Array, rounds: int = 4, *, size: int | None = None
+            ) -> jax.Array:
     """A pseudo-random permutation of ``0..n-1`` (int32 ``[n]``) in O(n), without a sort.
+
+    With ``size`` (static, ``>= n``), ``n`` may be a traced scalar: the result is ``[size]``, its
+    first ``n`` entries the permutation and the rest 0 (one compiled program for every ``n``).
 
     A keyed ``rounds``-round Feistel network is a bijection on ``[0, 4^h)`` (``4^h >= n``, so at
     most ``4n`` elements); the values below ``n`` are compacted in order with a cumulative sum.
     ``jax.random.permutation`` sorts, and XLA's CPU sort takes ~0.4 s for 1M rows: longer than a
     whole BPR epoch. Round keys come from ``key``: the same key gives the same permutation.
     """
-    half = max(1, -(-max(1, (n - 1).bit_length()) // 2))
+    size = int(n) if size is None else size
+    half = max(1, -(-max(1, (size - 1).bit_length()) // 2))
     mask = jnp.uint32((1 << half) - 1)
     round_keys = jax.random.bits(key, (rounds,), jnp.uint32)
     x = jnp.arange(1 << (2 * half), dtype=jnp.uint32)
@@ -89,26 +96,49 @@ def shuffle(key: jax.Array, n: int, rounds: int = 4) -> jax.Array:
     out = ((left << half) | right).astype(jnp.int32)
     keep = out < n
     pos = jnp.cumsum(keep.astype(jnp.int32)) - 1
-    return jnp.zeros(n, jnp.int32).at[jnp.where(keep, pos, n)].set(out, mode="drop")
+    return jnp.zeros(size, jnp.int32).at[jnp.where(keep, pos, size)].set(out, mode="drop")
 
 
-def epoch_batches(n_rows: int, batch_size: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+def epoch_batches(n_rows: int | jax.Array, batch_size: int, key: jax.Array, *,
+                  size: int | None = None) -> tuple[jax.Array, jax.Array]:
     """A shuffled pass over ``n_rows`` rows as fixed-shape batches (jit-friendly; sizes static).
+
+    With ``size`` (static, ``>= n_rows``: the padded row count) ``n_rows`` may be traced; the
+    shapes then follow ``size`` and the batches past the real rows are all padding.
 
     Returns ``(index, mask)``, both ``[n_batches, batch_size]`` with
     ``n_batches = ceil(n_rows / batch_size)``: ``index`` int32 row ids in a pseudo-random order
     (:func:`shuffle`), the tail of the last batch padded with row 0; ``mask`` float32, 1 for a real row
     and 0 for padding. Every row appears exactly once among the unmasked entries.
     """
-    if n_rows < 1 or batch_size < 1:
+    static = size is None
+    size = int(n_rows) if static else size
+    if size < 1 or batch_size < 1 or (static and n_rows < 1):
         raise ModelError(f"epoch_batches: need n_rows >= 1 and batch_size >= 1, got {n_rows} "
                          f"and {batch_size}")
-    n_batches = -(-n_rows // batch_size)
+    n_batches = -(-size // batch_size)
     total = n_batches * batch_size
-    perm = shuffle(key, n_rows)
-    index = jnp.zeros(total, jnp.int32).at[:n_rows].set(perm)
+    perm = shuffle(key, n_rows, size=size)
+    index = jnp.zeros(total, jnp.int32).at[:size].set(perm)
     mask = (jnp.arange(total) < n_rows).astype(jnp.float32)
     return index.reshape(n_batches, batch_size), mask.reshape(n_batches, batch_size)
+
+
+def bucket_size(n: int, minimum: int = 8) -> int:
+    """``n`` rounded up to 4 steps per power of two (``8, 10, 12, 14, 16, 20, ...``; at most 25%
+    padding): the padded sizes that splits of one dataset (seeds, folds) share, so that they share
+    compiled code."""
+    n = max(int(n), minimum)
+    step = 1 << max(0, n.bit_length() - 3)
+    return -(-n // step) * step
+
+
+def pad_rows(values: np.ndarray, size: int, fill: int | float = 0) -> np.ndarray:
+    """``values`` (first axis) padded with ``fill`` to ``size`` rows."""
+    values = np.asarray(values)
+    out = np.full((size, *values.shape[1:]), fill, values.dtype)
+    out[:len(values)] = values
+    return out
 
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -141,11 +171,11 @@ def csr_positives(x: Interactions, *, bitset_max_bytes: int = BITSET_MAX_BYTES
         flat = np.bincount(rows * words + (cols >> 5), weights=(1 << (cols & 31)).astype(np.float64),
                            minlength=x.n_users * words)  # pairs are unique: sum == bitwise or
         return {"bits": jnp.asarray(flat.astype(np.uint32).reshape(x.n_users, words))}
-    indices = m.indices.astype(np.int32)
-    if len(indices) == 0:
-        indices = np.zeros(1, np.int32)
+    # Lengths padded to bucket sizes, so that splits of one size class share compiled code;
+    # extra bisection steps are no-ops once the search interval is empty.
+    indices = pad_rows(m.indices.astype(np.int32), bucket_size(max(1, len(m.indices))))
     longest = int(np.diff(m.indptr).max(initial=0))
-    steps = max(1, math.ceil(math.log2(longest + 1)))
+    steps = -(-max(1, math.ceil(math.log2(longest + 1))) // 4) * 4
     return {"indptr": jnp.asarray(m.indptr, jnp.int32), "indices": jnp.asarray(indices),
             "steps": jnp.zeros(steps, jnp.int32)}
 
@@ -201,21 +231,91 @@ def sample_negatives(key: jax.Array, users: jax.Array, n_items: int,
 # ---------------------------------------------------------------- validation
 
 
+@dataclass(frozen=True)
+class _ValidationInputs:
+    """One fit's validation batches, built and uploaded once (``[n_batches, B, ...]``)."""
+
+    users: jax.Array  # int32 [n_batches, B]
+    history: jax.Array  # int32 [n_batches, B, W], padded with n_items
+    lengths: jax.Array  # int32 [n_batches, B]
+    valid: jax.Array  # bool [n_batches, B]: a real user, not padding
+    seen: jax.Array  # int32 [n_batches, B, S], the training items, padded with n_items
+    relevant: jax.Array  # int32 [n_batches, B, R], the validation items, padded with n_items
+    n_real: int  # users evaluated (rows of the batches that are not padding)
+    context: dict[str, Any]  # the host side of the RankingContext
+
+
+def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
+                       ) -> _ValidationInputs:
+    from .evaluate import item_popularity, padded_lists  # evaluate imports nothing from here
+
+    n_items = train.n_items
+    v, t = valid.csr, train.csr
+    test_ptr, test_items = v.indptr.astype(np.int64), v.indices.astype(np.int32)
+    users = np.flatnonzero(np.diff(test_ptr) > 0).astype(np.int32)
+    if len(users) == 0:
+        raise ModelError("validation: no user has a validation item; check the split")
+    # The batch size is a power of two (not the exact user count) so that splits of one size
+    # class share the compiled scoring and ranking programs.
+    size = min(batch_size, 1 << max(3, (len(users) - 1).bit_length()))
+    n_batches = -(-len(users) // size)
+    padded = pad_rows(users, n_batches * size)
+    hist_ptr, hist_items = train.sequences()
+    known_ptr, known_items = t.indptr.astype(np.int64), t.indices.astype(np.int32)
+
+    def lists(ptr: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        longest = max(1, int(np.diff(ptr)[users].max(initial=1)))
+        width = 1 << max(3, (longest - 1).bit_length())  # a power of two: few distinct shapes
+        out, lengths = padded_lists(ptr, values, padded, pad=n_items, width=width)
+        return out.reshape(n_batches, size, width), lengths.reshape(n_batches, size)
+
+    history, lengths = lists(hist_ptr, hist_items)
+    seen, _ = lists(known_ptr, known_items)
+    relevant, _ = lists(test_ptr, test_items)
+    real = (np.arange(n_batches * size) < len(users)).reshape(n_batches, size)
+    context = {"users": users, "n_relevant": np.diff(test_ptr)[users].astype(np.int32),
+               "n_candidates": (n_items - np.diff(known_ptr)[users]).astype(np.int32),
+               "n_items": n_items, "item_popularity": item_popularity(train)}
+    return _ValidationInputs(
+        *jax.device_put((padded.reshape(n_batches, size), history, lengths, real, seen, relevant)),
+        len(users), context)
+
+
 def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
                       valid: Interactions, *, metric: MetricSpec, k: int = 10,
                       batch_size: int = 256) -> Callable[[Any], float]:
     """A ``validate(params) -> float`` callback: ``metric@k`` of ``make_fitted(params)`` on ``valid``.
 
-    Full ranking over all items with the training items masked, through
-    :func:`recbench.evaluate.evaluate_ranking` (so validation measures what the test measures).
-    ``metric`` is a ranking :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
+    Full ranking over all items with the training items masked, ranked by
+    :func:`recbench.evaluate.rank_batch` (the evaluator's masking, top-k and tie rule, so
+    validation measures what the test measures). The batches (histories, masks, validation items)
+    are built and uploaded once, here, not on every call. ``metric`` is a ranking
+    :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
     """
-    from .evaluate import evaluate_ranking  # evaluate imports nothing from here; avoids a cycle
+    from .evaluate import rank_batch  # evaluate imports nothing from here; avoids a cycle
+    from .data import UserBatch
+    from .specs import RankingContext
+
+    inputs = _validation_inputs(train, valid, batch_size)
+    k_max = min(k, train.n_items)
+    with_ranks = bool(metric.needs_ranks)
 
     def validate(params: Any) -> float:
-        result = evaluate_ranking(make_fitted(params), train=train, test=valid,
-                                  metrics=[metric], ks=(k,), batch_size=batch_size)
-        return result.metrics[f"{metric.name}@{k}"]
+        fitted = make_fitted(params)
+        parts = []
+        for b in range(inputs.users.shape[0]):
+            batch = UserBatch(inputs.users[b], inputs.history[b], inputs.lengths[b],
+                              inputs.valid[b], train.n_items)
+            parts.append(rank_batch(fitted.score(batch), inputs.seen[b], inputs.relevant[b],
+                                    k_max=k_max, with_ranks=with_ranks))
+        joined = {name: np.concatenate([np.asarray(p[name]) for p in parts])[:inputs.n_real]
+                  for name in ("topk", "hits", "nan", *(("ranks",) if with_ranks else ()))}
+        if joined["nan"].any():
+            raise ModelError(f"score() returned NaN for user "
+                             f"{int(inputs.context['users'][joined['nan']][0])}")
+        ctx = RankingContext(topk=joined["topk"], hits=joined["hits"],
+                             relevant_ranks=joined.get("ranks"), **inputs.context)
+        return float(np.mean(np.asarray(metric.compute(ctx, k), np.float64)))
 
     return validate
 
@@ -225,77 +325,67 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
 
 @dataclass
 class FitResult:
-    """What :func:`fit_loop` returns: the best parameters, timings and the per-epoch history."""
+    """What :func:`fit_loop` returns: the best parameters, the fit's extras for a fitted model's
+    ``fit_info`` (``epochs_run``, ``best_epoch``, ``epoch_s``, ``valid_s``) and the per-epoch
+    history."""
 
     params: Any
-    timings: dict[str, float]
+    info: dict[str, int | float]
     losses: list[float] = field(default_factory=list)  # mean training loss per epoch
     validation: list[tuple[int, float]] = field(default_factory=list)  # (epoch, value)
 
 
-def make_epoch(loss_fn: LossFn, optimizer: optax.GradientTransformation, n_rows: int,
-               batch_size: int) -> Callable[..., tuple[Any, Any, jax.Array]]:
-    """The pure epoch function ``(params, opt_state, key, data, aux) -> (params, opt_state, loss)``.
-
-    One shuffled pass (:func:`epoch_batches`) under ``lax.scan``; ``loss`` is the mean of the
-    per-batch losses weighted by their real rows. Not jitted: :func:`fit_loop` compiles it.
-    """
-
-    def epoch(params, opt_state, key, data, aux):
-        k_perm, k_steps = jax.random.split(key)
-        index, mask = epoch_batches(n_rows, batch_size, k_perm)
-        step_keys = jax.random.split(k_steps, index.shape[0])
-
-        def step(carry, xs):
-            params, opt_state = carry
-            idx, m, k = xs
-            # The barrier materialises the batch: otherwise XLA may fuse the row gather into
-            # every consumer (e.g. an embedding gather), recomputing it per embedding column.
-            batch = jax.lax.optimization_barrier({name: col[idx] for name, col in data.items()})
-            batch["mask"] = m
-            loss, grads = jax.value_and_grad(loss_fn)(params, batch, k, aux)
-            # optax mixes Python floats and int32 step counts (Adam's bias correction), which
-            # strict dtype promotion rejects; the loss itself is still traced under the caller's
-            # promotion rules.
-            with jax.numpy_dtype_promotion("standard"):
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                params = optax.apply_updates(params, updates)
-            return (params, opt_state), (loss, m.sum())
-
-        (params, opt_state), (losses, weights) = jax.lax.scan(
-            step, (params, opt_state), (index, mask, step_keys))
-        return params, opt_state, (losses * weights).sum() / weights.sum()
-
-    return epoch
+@functools.lru_cache(maxsize=64)
+def _cached(factory: Callable[..., Any], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    return factory(**dict(kwargs))
 
 
-_COMPILED: OrderedDict[str, Any] = OrderedDict()
-_COMPILED_MAX = 32
-_COMPILED_LOCK = threading.Lock()
+def cached_optimizer(factory: Callable[..., optax.GradientTransformation], **hyper: Any
+                     ) -> optax.GradientTransformation:
+    """``factory(**hyper)`` (e.g. ``cached_optimizer(optax.adam, learning_rate=1e-3)``), the same
+    object for the same arguments, so that a refit reuses :func:`fit_loop`'s compiled epoch."""
+    return _cached(factory, tuple(sorted(hyper.items())))
 
 
-def compile_cached(lowered: Any, args: Any = None) -> Any:
-    """``lowered.compile()``, reusing the executable of an identical program compiled before.
+def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Array], aux: Any,
+           n_rows: jax.Array, *, loss_fn: LossFn, optimizer: optax.GradientTransformation,
+           batch_size: int) -> tuple[Any, Any, jax.Array]:
+    """One shuffled pass (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s
+    padded rows under ``lax.scan``; batches holding only padding are skipped (``lax.cond``), so
+    the padding costs no step and no optimizer update. ``loss`` is the mean of the per-batch
+    losses weighted by their real rows."""
+    k_perm, k_steps = jax.random.split(key)
+    size = next(iter(data.values())).shape[0]
+    index, mask = epoch_batches(n_rows, batch_size, k_perm, size=size)
+    step_keys = jax.random.split(k_steps, index.shape[0])
 
-    Keyed by a SHA-256 of the lowered program text, the placement of ``args`` (the arguments it was
-    lowered for) and the default device: a refit with the same shapes, hyperparameters and loss
-    (another seed, a rating model fitted again for another task) skips XLA compilation even though
-    each fit builds a fresh Python function. Keeps the last 32.
-    """
-    placement = sorted({str(getattr(a, "sharding", None)) for a in jax.tree.leaves(args)})
-    ident = [lowered.as_text(), repr(placement), str(jax.config.jax_default_device),
-             repr(jax.devices())]
-    digest = hashlib.sha256("\x1e".join(ident).encode()).hexdigest()
-    with _COMPILED_LOCK:
-        if digest in _COMPILED:
-            _COMPILED.move_to_end(digest)
-            return _COMPILED[digest]
-    compiled = lowered.compile()
-    with _COMPILED_LOCK:
-        _COMPILED[digest] = compiled
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    return compiled
+    def train_step(carry, xs):
+        params, opt_state = carry
+        idx, m, k = xs
+        # The barrier materialises the batch: otherwise XLA may fuse the row gather into every
+        # consumer (e.g. an embedding gather), recomputing it per embedding column.
+        batch = jax.lax.optimization_barrier({name: col[idx] for name, col in data.items()})
+        batch["mask"] = m
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch, k, aux)
+        # optax mixes Python floats and int32 step counts (Adam's bias correction), which strict
+        # dtype promotion rejects; the loss itself is still traced under the caller's rules.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+        return (params, opt_state), loss.astype(jnp.float32)
+
+    def step(carry, xs):
+        real = xs[1].sum()
+        carry, loss = jax.lax.cond(real > 0, train_step, lambda c, _: (c, jnp.float32(0.0)),
+                                   carry, xs)
+        return carry, (loss, real)
+
+    (params, opt_state), (losses, weights) = jax.lax.scan(
+        step, (params, opt_state), (index, mask, step_keys))
+    return params, opt_state, (losses * weights).sum() / weights.sum()
+
+
+_run_epoch = jax.jit(_epoch, static_argnames=("loss_fn", "optimizer", "batch_size"))
 
 
 def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
@@ -306,15 +396,16 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
     """Train ``params`` for up to ``epochs`` epochs over the rows of ``data``; see the module doc.
 
     ``data`` maps names to arrays sharing their first dimension (the rows, e.g. user, item,
-    rating); ``batch_size`` is clipped to the number of rows. ``key`` drives shuffling and the
-    per-step keys (epoch ``e`` uses ``fold_in(key, e)``): the same key gives the same result.
+    rating); they are padded to :func:`bucket_size` rows (with row 0's values, never trained on).
+    ``batch_size`` is clipped to the padded row count. ``key`` drives shuffling and the per-step
+    keys (epoch ``e`` uses ``fold_in(key, e)``): the same key gives the same result. ``loss_fn``
+    and ``optimizer`` are static arguments of the compiled epoch: pass the same objects on a refit
+    (module-level loss, :func:`cached_optimizer`) or the epoch compiles again.
 
     Returns the parameters of the best validation (the last epoch's without ``validate``) and
-    ``timings``: ``fit_compile_s`` (lower + compile of the epoch function, near zero when
-    :func:`compile_cached` already holds the same program), ``fit_steady_s``
-    (training epochs after compilation, validation excluded), ``epoch_s`` (median epoch),
-    ``epoch_min_s`` (fastest epoch: the least disturbed by other load on the machine),
-    ``valid_s`` (validation callbacks), ``epochs_run`` and ``best_epoch``.
+    ``info``: ``epochs_run``, ``best_epoch``, ``epoch_s`` (median epoch after the first, which
+    includes compilation; the only one when one epoch ran) and ``valid_s`` (validation callbacks,
+    seconds). Epochs are 1-based.
 
     Raises :class:`ModelError` naming the epoch when the loss or the validation value is NaN or
     infinite.
@@ -324,22 +415,19 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
     if eval_every < 1 or patience < 1:
         raise ModelError(f"fit_loop: eval_every and patience must be >= 1, got {eval_every} and "
                          f"{patience}")
-    data = {name: jnp.asarray(col) for name, col in data.items()}
-    sizes = {int(col.shape[0]) for col in data.values()}
+    columns = {name: np.asarray(col) for name, col in data.items()}
+    sizes = {int(col.shape[0]) for col in columns.values()}
     if len(sizes) != 1:
         raise ModelError(f"fit_loop: data columns disagree on the number of rows: "
-                         f"{ {n: int(c.shape[0]) for n, c in data.items()} }")
+                         f"{ {n: int(c.shape[0]) for n, c in columns.items()} }")
     n_rows = sizes.pop()
     if n_rows == 0:
         raise ModelError("fit_loop: no training rows; the training split is empty")
-    batch_size = max(1, min(batch_size, n_rows))
+    size = bucket_size(n_rows)
+    padded = {name: jnp.asarray(pad_rows(col, size, col[0])) for name, col in columns.items()}
+    batch_size = max(1, min(batch_size, size))
     opt_state = optimizer.init(params)
-    epoch_fn = make_epoch(loss_fn, optimizer, n_rows, batch_size)
-
-    t0 = time.perf_counter()
-    args = (params, opt_state, key, data, aux)
-    compiled = compile_cached(jax.jit(epoch_fn).lower(*args), args)
-    compile_s = time.perf_counter() - t0
+    real_rows = jnp.int32(n_rows)
 
     best_params, best_value, best_epoch = params, None, 0
     losses: list[float] = []
@@ -348,8 +436,9 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
     valid_s, stale, epoch = 0.0, 0, 0
     for epoch in range(1, epochs + 1):
         t = time.perf_counter()
-        params, opt_state, loss = compiled(params, opt_state, jax.random.fold_in(key, epoch),
-                                           data, aux)
+        params, opt_state, loss = _run_epoch(params, opt_state, jax.random.fold_in(key, epoch),
+                                             padded, aux, real_rows, loss_fn=loss_fn,
+                                             optimizer=optimizer, batch_size=batch_size)
         loss = float(loss)  # waits for the epoch
         epoch_times.append(time.perf_counter() - t)
         losses.append(loss)
@@ -379,13 +468,7 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
             stale += 1
             if stale >= patience:
                 break
-    timings = {
-        "fit_compile_s": compile_s,
-        "fit_steady_s": float(sum(epoch_times)),
-        "epoch_s": float(statistics.median(epoch_times)),
-        "epoch_min_s": float(min(epoch_times)),
-        "valid_s": valid_s,
-        "epochs_run": epoch,
-        "best_epoch": best_epoch,
-    }
-    return FitResult(best_params, timings, losses, validation)
+    info = {"epochs_run": epoch, "best_epoch": best_epoch,
+            "epoch_s": float(statistics.median(epoch_times[1:] or epoch_times)),
+            "valid_s": valid_s}
+    return FitResult(best_params, info, losses, validation)

@@ -1,19 +1,24 @@
-"""Every registered built-in model passes the contract kit shipped in recbench.testing."""
+"""Every registered built-in model passes the contract kit shipped in recbench.testing, and every
+rule of the kit rejects a deliberately broken tiny model with a message naming the rule."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import pytest
 
 from recbench import ModelSpec, hookimpl
+from recbench.config import check
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
 from recbench.testing import ContractError, check_model
 
 BUILTIN = Registry.build(load_plugins(allow=set()))
+N_ITEMS = 40  # recbench.testing.tiny_dataset's
 
 
 @pytest.mark.parametrize("name", BUILTIN.names("model"))
@@ -21,46 +26,161 @@ def test_builtin_model_passes_contract(name):
     check_model(name, registry=BUILTIN)
 
 
+# ---------------------------------------------------------------- broken models
+
+
+@jax.jit
+def _zeros(users: jax.Array) -> jax.Array:
+    return jnp.zeros((users.shape[0], N_ITEMS), jnp.float32) + 0.0 * users[:, None]
+
+
 @dataclass(frozen=True)
-class _Leaky:
-    """Scores depend on the batch: the kit must catch it."""
+class Good:
+    """A correct constant model; each broken model below overrides one thing."""
+
+    ctx: object = None
 
     def fit(self, train, *, valid=None, key):
         return self
 
     def score(self, batch):
-        return jnp.broadcast_to(batch.users.astype(jnp.float32).mean(), (batch.users.shape[0], 40))
+        return _zeros(batch.users.astype(jnp.float32))
+
+    def predict(self, users, items):
+        return jnp.full(users.shape, 0.5, jnp.float32)
 
 
-class _LeakyPlugin:
-    @hookimpl
-    def register_models(self):
-        return [ModelSpec("leaky", "baseline", frozenset({"ranking"}), lambda c, x: _Leaky())]
+class Leaky(Good):
+    def score(self, batch):  # scores depend on the batch
+        return jnp.broadcast_to(batch.users.astype(jnp.float32).mean(), (batch.users.shape[0],
+                                                                         N_ITEMS))
 
 
-def test_contract_catches_batch_dependence():
-    reg = Registry.build(load_plugins(allow=set(), objects=(_LeakyPlugin(),)))
-    with pytest.raises(ContractError, match="depend on the other users"):
-        check_model("leaky", registry=reg)
+class Recompiling(Good):
+    def score(self, batch):  # a fresh jit each call compiles every time
+        return jax.jit(lambda u: jnp.zeros((u.shape[0], N_ITEMS), jnp.float32) + 0.0 * u[:, None])(
+            batch.users.astype(jnp.float32))
 
 
-def test_contract_catches_recompilation():
-    @dataclass(frozen=True)
-    class Recompiling:
-        def fit(self, train, *, valid=None, key):
-            return self
+class Mutating(Good):
+    def fit(self, train, *, valid=None, key):
+        # Interactions are read-only; a model that forces its way in must still be caught.
+        items = train.item
+        items.setflags(write=True)
+        items[0] = (items[0] + 1) % N_ITEMS
+        return self
 
-        def score(self, batch):
-            # a fresh jit each call retraces every time
-            return jax.jit(lambda u: jnp.zeros((u.shape[0], 40), jnp.float32) + 0.0 * u[:, None])(
-                batch.users.astype(jnp.float32))
 
-    class P:
+class WrongShape(Good):
+    def score(self, batch):
+        return jnp.zeros((batch.users.shape[0], N_ITEMS + 1), jnp.float32)
+
+
+class WrongDtype(Good):
+    def score(self, batch):
+        return jnp.zeros((batch.users.shape[0], N_ITEMS), jnp.bfloat16)
+
+
+class NaNScores(Good):
+    def score(self, batch):
+        return jnp.full((batch.users.shape[0], N_ITEMS), jnp.nan, jnp.float32)
+
+
+_draws = itertools.count()
+
+
+@dataclass(frozen=True)
+class Nondeterministic(Good):
+    offset: float = 0.0
+
+    def fit(self, train, *, valid=None, key):  # hidden global state: a process-wide counter
+        return Nondeterministic(self.ctx, float(next(_draws)))
+
+    def score(self, batch):
+        return _zeros(batch.users.astype(jnp.float32)) + jnp.float32(self.offset)
+
+
+@partial(jax.jit, static_argnames="mean")
+def _baked(users: jax.Array, *, mean: float) -> jax.Array:
+    return jnp.zeros((users.shape[0], N_ITEMS), jnp.float32) + jnp.float32(mean)
+
+
+@dataclass(frozen=True)
+class BakedMean(Good):
+    """biased-mf's old bug: a data-dependent scalar baked into the program as a constant."""
+
+    scores: jax.Array | None = None
+
+    def fit(self, train, *, valid=None, key):
+        mean = float(train.item.mean())
+        return BakedMean(self.ctx, _baked(jnp.arange(N_ITEMS), mean=mean)[0])
+
+    def score(self, batch):
+        return _zeros(batch.users.astype(jnp.float32)) + self.scores[None, :]
+
+
+class NoPredict:
+    def __init__(self, ctx):
+        self.good = Good(ctx)
+
+    def fit(self, train, *, valid=None, key):
+        return self
+
+    def score(self, batch):
+        return self.good.score(batch)
+
+
+class WrongPredictShape(Good):
+    def predict(self, users, items):
+        return jnp.zeros((users.shape[0] + 1,), jnp.float32)
+
+
+class NotProbabilities(Good):
+    def predict(self, users, items):
+        return jnp.full(users.shape, 3.0, jnp.float32)
+
+
+@dataclass(frozen=True)
+class DriftingConfig:
+    """A config whose validation changes its value: it cannot round-trip."""
+
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(self.scale > 0, f"scale must be > 0, got {self.scale}")
+        object.__setattr__(self, "scale", self.scale * 2)
+
+
+def _check(cls, *, tasks=("ranking",), config=None):
+    extra = {} if config is None else {"config": config}
+    spec = ModelSpec("broken", "baseline", frozenset(tasks), lambda c, ctx: cls(ctx), **extra)
+
+    class Plugin:
         @hookimpl
         def register_models(self):
-            return [ModelSpec("recompiling", "baseline", frozenset({"ranking"}),
-                              lambda c, x: Recompiling())]
+            return [spec]
 
-    reg = Registry.build(load_plugins(allow=set(), objects=(P(),)))
-    with pytest.raises(ContractError, match="recompiled"):
-        check_model("recompiling", registry=reg)
+    check_model("broken", registry=Registry.build(load_plugins(allow=set(), objects=(Plugin(),))))
+
+
+def test_the_reference_model_passes():
+    _check(Good, tasks=("ranking", "binary"))
+
+
+@pytest.mark.parametrize("broken, tasks, config, message", [
+    (Good, ("ranking",), DriftingConfig, "does not round-trip"),
+    (Mutating, ("ranking",), None, "modified its inputs"),
+    (WrongShape, ("ranking",), None, r"shape \(8, 41\), expected \(8, 40\)"),
+    (WrongDtype, ("ranking",), None, "bfloat16, expected float32"),
+    (NaNScores, ("ranking",), None, "returned NaN"),
+    (Nondeterministic, ("ranking",), None, "same key gave different scores"),
+    (Leaky, ("ranking",), None, "depend on the other users"),
+    (Recompiling, ("ranking",), None, "recompiled on a second call"),
+    (NoPredict, ("ranking", "rating"), None, "has no predict"),
+    (WrongPredictShape, ("ranking", "rating"), None, "finite values, got shape"),
+    (NotProbabilities, ("ranking", "binary"), None, r"probabilities in \[0, 1\]"),
+    (BakedMean, ("ranking",), None, "refit .* on another split of the same size recompiled"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_contract_rejects_each_broken_rule(broken, tasks, config, message):
+    with pytest.raises(ContractError, match=f"'broken' breaks the contract: .*{message}"):
+        _check(broken, tasks=tasks, config=config)

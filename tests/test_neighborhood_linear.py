@@ -269,7 +269,7 @@ def test_ials_loss_decreases_and_beats_most_popular():
                                 ks=(10,)).metrics["ndcg@10"]
 
     assert score(fitted) > score(MostPopularModel().fit(split.train, key=KEY)) + 0.05
-    assert {"fit_compile_s", "epoch_s"} <= set(fitted.timings)
+    assert fitted.fit_info["epochs_run"] == 6 and fitted.fit_info["epoch_s"] > 0
 
 
 # ---------------------------------------------------------------- configs and unknown ids

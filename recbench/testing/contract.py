@@ -3,17 +3,20 @@
 1. the config round-trips through canonical JSON; 2. fit works on tiny data and leaves its inputs
 unmodified; 3. ``score`` returns ``[B, n_items]`` float32 without NaN; 4. the same key gives the same
 scores; 5. a user's scores do not depend on the batch they are in; 6. a second call with the same
-shapes does not recompile; 7. rating/binary models' ``predict`` returns finite ``[N]`` values (probabilities for binary).
+shapes does not recompile; 7. rating/binary models' ``predict`` returns finite ``[N]`` values
+(probabilities for binary); 8. a refit on another split of the same shape class (same users and
+items, same number of training interactions per user, other items) compiles nothing, for every
+task the model serves.
+
+Compilations are counted with :class:`recbench.timing.CompileClock` (JAX's backend-compile
+monitoring event), the clock the harness times every fit with.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from typing import Any
 
 import jax
-import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
 
@@ -25,30 +28,11 @@ from ..plugins import load_plugins
 from ..random import derive_key, derive_rng
 from ..registry import Registry
 from ..specs import ModelContext, ModelSpec
+from ..timing import CompileClock
 
 
 class ContractError(RecbenchError, AssertionError):
     """A model broke the contract; the message names the model and the rule."""
-
-
-class _TraceCounter:
-    """Counts JAX traces (each recompilation starts with one), process-wide."""
-
-    _lock = threading.Lock()
-    count = 0
-    installed = False
-
-    @classmethod
-    def install(cls) -> None:
-        with cls._lock:
-            if not cls.installed:
-                jax.monitoring.register_event_duration_secs_listener(cls._on_event)
-                cls.installed = True
-
-    @classmethod
-    def _on_event(cls, event: str, duration: float, **kwargs: Any) -> None:
-        if event == "/jax/core/compile/jaxpr_trace_duration":
-            cls.count += 1
 
 
 def tiny_dataset(seed: int = 0, n_users: int = 24, n_items: int = 40) -> Dataset:
@@ -62,6 +46,21 @@ def tiny_dataset(seed: int = 0, n_users: int = 24, n_items: int = 40) -> Dataset
     features = FeatureTable(rng.random((n_items, 3)).astype(np.float32), ("a", "b", "c"))
     x = Interactions(user, item, n_users, n_items, rating, timestamp)
     return Dataset("contract-tiny", x, np.arange(n_users), np.arange(n_items), item_features=features)
+
+
+def _splits(x: Interactions) -> tuple[tuple[Interactions, Interactions], ...]:
+    """Two train/validation splits of one shape class: per user, every 5th interaction counted
+    from the first (split 1) or from the last (split 2) is validation, so each user keeps the
+    same number of training items in both, but not the same items."""
+    order = np.argsort(x.user, kind="stable")
+    starts = np.searchsorted(x.user[order], x.user[order])
+    pos = np.empty(len(x), np.int64)
+    pos[order] = np.arange(len(x)) - starts  # position within the user's rows
+    n = np.bincount(x.user, minlength=x.n_users)[x.user]
+    out = []
+    for held in (pos % 5 == 0, (n - 1 - pos) % 5 == 0):
+        out.append((x.subset(~held), x.subset(held)))
+    return tuple(out)
 
 
 def _batch(train: Interactions, users: np.ndarray) -> UserBatch:
@@ -88,7 +87,7 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
 
     ds = tiny_dataset()
     x = ds.interactions
-    train, valid = x.subset(np.arange(len(x)) % 5 != 0), x.subset(np.arange(len(x)) % 5 == 0)
+    (train, valid), (train2, valid2) = _splits(x)
     before = (train.fingerprint, valid.fingerprint, ds.item_features.values.copy())
     ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features)
     key = derive_key(0, "contract", name)
@@ -116,11 +115,13 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
     if not np.allclose(shifted[:4], scores[4:], rtol=1e-5, atol=1e-6):
         raise _fail(spec, "a user's scores depend on the other users in the batch")
 
-    _TraceCounter.install()
-    traces = _TraceCounter.count
-    jax.block_until_ready(fitted.score(_batch(train, users[::-1].copy())))
-    if _TraceCounter.count != traces:
-        raise _fail(spec, "score() recompiled on a second call with the same shapes")
+    with CompileClock() as clock:
+        jax.block_until_ready(fitted.score(_batch(train, users[::-1].copy())))
+    if clock.compiles:
+        raise _fail(spec, f"score() recompiled on a second call with the same shapes "
+                          f"({clock.compiles} backend compilations)")
+
+    _check_refit(spec, cfg, ctx, train2, valid2, derive_key(1, "contract", name))
 
     for task in sorted(spec.tasks & {"rating", "binary"}):
         point_ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, task)
@@ -133,3 +134,19 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
                               f"{pred.shape}")
         if task == "binary" and not ((pred >= 0) & (pred <= 1)).all():
             raise _fail(spec, "predict() for the binary task must return probabilities in [0, 1]")
+        _check_refit(spec, cfg, point_ctx, train2, valid2, derive_key(1, "contract", name))
+
+
+def _check_refit(spec: ModelSpec, cfg: object, ctx: ModelContext, train: Interactions,
+                 valid: Interactions, key: jax.Array) -> None:
+    """Rule 8: a fit on another split of the same shape class (and another key) compiles
+    nothing, after a fit on the first split."""
+    model = spec.factory(cfg, ctx)
+    with CompileClock() as clock:  # compilation happens at dispatch: no need to wait for results
+        model.fit(train, valid=valid, key=key)
+    if clock.compiles:
+        raise _fail(spec, f"a refit (task {ctx.task!r}) on another split of the same size "
+                          f"recompiled ({clock.compiles} backend compilations); make "
+                          "data-dependent sizes and scalars traced arguments or pad them to "
+                          "bucket sizes (recbench.train.bucket_size), and jit module-level "
+                          "functions, not closures built per fit")

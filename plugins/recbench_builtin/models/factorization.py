@@ -29,14 +29,19 @@ Defined scores outside the training data (never NaN):
   an unknown item ``b_i = 0`` and ``q_i = 0``: predictions fall back to ``mu + b_i``, ``mu + b_u`` or
   ``mu`` (Surprise's rule).
 
-Each fitted model exposes ``timings`` (compile, steady-state fit, epochs, best epoch; see
-:func:`recbench.train.fit_loop`) which the runner stores with the trial.
+Compile once per shape: the losses are module-level functions whose data-dependent scalars (the
+mean rating ``mu``, ``reg``) travel in ``aux`` as arrays, the optimizer comes from
+:func:`recbench.train.cached_optimizer`, and per-row arrays (SVD++'s histories, the validation
+pairs) are padded to :func:`recbench.train.bucket_size`, so a refit on another seed or fold of the
+same size class compiles nothing. Each fitted model exposes ``fit_info`` (``epochs_run``,
+``best_epoch``, ``epoch_s``, ``valid_s``; see :func:`recbench.train.fit_loop`), which the runner
+stores with the trial.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
@@ -48,9 +53,12 @@ from recbench import Interactions, ModelContext, ModelSpec, UserBatch
 from recbench.config import check
 from recbench.errors import DataError
 from recbench.train import (
+    bucket_size,
+    cached_optimizer,
     csr_positives,
     fit_loop,
     masked_mean,
+    pad_rows,
     ranking_validator,
     sample_negatives,
 )
@@ -118,19 +126,26 @@ class EmbeddingFitted:
 
     user_emb: jax.Array
     item_emb: jax.Array
-    timings: dict[str, float] = field(default_factory=dict)
+    fit_info: dict[str, int | float] = field(default_factory=dict)
 
     def score(self, batch: UserBatch) -> jax.Array:
         return _dot_scores(self.user_emb, self.item_emb, batch.users)
 
 
-def _bpr_loss(params, batch, key, aux, *, n_items: int, reg: float, rounds: int):
+def _bpr_loss(params, batch, key, aux, *, rounds: int):
     u, i = batch["user"], batch["item"]
-    j = sample_negatives(key, u, n_items, aux, rounds=rounds)
+    reg = aux["reg"]
+    j = sample_negatives(key, u, params["item"].shape[0], aux["positives"], rounds=rounds)
     pu, qi, qj = params["user"][u], params["item"][i], params["item"][j]
     diff = (pu * (qi - qj)).sum(-1)
     norms = (pu * pu).sum(-1) + (qi * qi).sum(-1) + (qj * qj).sum(-1)
     return masked_mean(jax.nn.softplus(-diff) + reg * norms, batch["mask"])
+
+
+@lru_cache(maxsize=None)
+def _bpr_loss_for(rounds: int):
+    """One loss object per ``negative_rounds`` (a static argument of the compiled epoch)."""
+    return partial(_bpr_loss, rounds=rounds)
 
 
 def _mean_fill_unknown_users(user_emb: jax.Array, counts: np.ndarray) -> jax.Array:
@@ -154,17 +169,18 @@ class BPRModel:
             "user": cfg.init_std * jax.random.normal(k_user, (train.n_users, cfg.factors)),
             "item": cfg.init_std * jax.random.normal(k_item, (train.n_items, cfg.factors)),
         }
-        loss = partial(_bpr_loss, n_items=train.n_items, reg=cfg.reg, rounds=cfg.negative_rounds)
         validate = None
         if valid is not None and len(valid):
             validate = ranking_validator(lambda p: EmbeddingFitted(p["user"], p["item"]),
                                          train, valid, metric=NDCG, k=cfg.valid_k)
-        result = fit_loop(params, loss, optax.adam(cfg.learning_rate),
-                          data={"user": train.user, "item": train.item}, aux=csr_positives(train),
+        aux = {"positives": csr_positives(train), "reg": jnp.float32(cfg.reg)}
+        result = fit_loop(params, _bpr_loss_for(cfg.negative_rounds),
+                          cached_optimizer(optax.adam, learning_rate=cfg.learning_rate),
+                          data={"user": train.user, "item": train.item}, aux=aux,
                           key=k_fit, epochs=cfg.epochs, batch_size=cfg.batch_size,
                           validate=validate, eval_every=cfg.eval_every, patience=cfg.patience)
         users = _mean_fill_unknown_users(result.params["user"], train.user_counts)
-        return EmbeddingFitted(users, result.params["item"], result.timings)
+        return EmbeddingFitted(users, result.params["item"], result.info)
 
 
 # ---------------------------------------------------------------- biased MF and SVD++
@@ -212,7 +228,7 @@ class RatingFitted:
     item_emb: jax.Array
     lo: float
     hi: float
-    timings: dict[str, float] = field(default_factory=dict)
+    fit_info: dict[str, int | float] = field(default_factory=dict)
 
     def score(self, batch: UserBatch) -> jax.Array:
         """The predicted rating of every item (not clipped, so the top keeps its order)."""
@@ -237,15 +253,29 @@ def _rating_predict(mu, bu, bi, p, q, users, items, lo, hi):
 
 
 def _implicit(y: jax.Array, aux: dict[str, jax.Array], n_users: int) -> tuple[jax.Array, jax.Array]:
-    """SVD++'s ``|N(u)|^-1/2 sum_{j in N(u)} y_j`` and the mean ``|y_j|^2`` over ``N(u)``, per user."""
+    """SVD++'s ``|N(u)|^-1/2 sum_{j in N(u)} y_j`` and the mean ``|y_j|^2`` over ``N(u)``, per user.
+
+    ``aux["hist_user"]`` is padded with ``n_users`` (an id ``segment_sum`` drops)."""
     rows = y[aux["hist_item"]]
     z = jax.ops.segment_sum(rows, aux["hist_user"], n_users) * aux["norm"][:, None]
     sq = jax.ops.segment_sum((rows * rows).sum(-1), aux["hist_user"], n_users)
     return z, sq * aux["norm"] ** 2
 
 
-def _rating_loss(params, batch, key, aux, *, mu: float, reg: float, n_users: int, plus: bool):
+@jax.jit
+def _with_implicit(user: jax.Array, y: jax.Array, aux: dict[str, jax.Array]) -> jax.Array:
+    return user + _implicit(y, aux, user.shape[0])[0]
+
+
+@jax.jit
+def _masked_rmse(mu, bu, bi, p, q, lo, hi, users, items, target, mask):
+    err = _rating_predict(mu, bu, bi, p, q, users, items, lo, hi) - target
+    return jnp.sqrt(jnp.sum(mask * err * err) / jnp.sum(mask))
+
+
+def _rating_loss(params, batch, key, aux, *, plus: bool):
     u, i, r = batch["user"], batch["item"], batch["rating"]
+    mu, reg, n_users = aux["mu"], aux["reg"], params["user"].shape[0]
     pu, qi = params["user"][u], params["item"][i]
     bu, bi = params["user_bias"][u], params["item_bias"][i]
     norms = bu * bu + bi * bi + (pu * pu).sum(-1) + (qi * qi).sum(-1)
@@ -255,6 +285,9 @@ def _rating_loss(params, batch, key, aux, *, mu: float, reg: float, n_users: int
         norms = norms + y_sq[u]
     err = mu + bu + bi + (pu * qi).sum(-1) - r
     return masked_mean(err * err + reg * norms, batch["mask"])
+
+
+_RATING_LOSS = {plus: partial(_rating_loss, plus=plus) for plus in (False, True)}
 
 
 @dataclass(frozen=True)
@@ -281,35 +314,46 @@ class RatingMFModel:
             "user_bias": jnp.zeros(n_users),
             "item_bias": jnp.zeros(n_items),
         }
-        aux = None
+        aux = {"mu": jnp.float32(mu), "reg": jnp.float32(cfg.reg)}
+        implicit = None
         if self.plus:
             # Surprise initialises y_j like the other factors.
             params["implicit"] = cfg.init_std * jax.random.normal(ks[2], (n_items, cfg.factors))
             counts = train.user_counts.astype(np.float32)
-            aux = {"hist_user": jnp.asarray(train.user), "hist_item": jnp.asarray(train.item),
-                   "norm": jnp.asarray(np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)),
-                                                0.0).astype(np.float32))}
+            size = bucket_size(len(train))
+            implicit = {"hist_user": jnp.asarray(pad_rows(train.user.astype(np.int32), size,
+                                                          n_users)),
+                        "hist_item": jnp.asarray(pad_rows(train.item.astype(np.int32), size)),
+                        "norm": jnp.asarray(np.where(counts > 0,
+                                                     1.0 / np.sqrt(np.maximum(counts, 1)),
+                                                     0.0).astype(np.float32))}
+            aux.update(implicit)
         lo, hi = float(train.rating.min()), float(train.rating.max())
 
         def make_fitted(p: dict[str, jax.Array]) -> RatingFitted:
             user = p["user"]
-            if self.plus:
-                user = user + _implicit(p["implicit"], aux, n_users)[0]
+            if implicit is not None:
+                user = _with_implicit(user, p["implicit"], implicit)
             return RatingFitted(jnp.float32(mu), p["user_bias"], p["item_bias"], user, p["item"],
                                 lo, hi)
 
         validate = None
         if valid is not None and len(valid) and valid.rating is not None:
-            vu, vi, vr = (jnp.asarray(a) for a in (valid.user, valid.item, valid.rating))
+            size = bucket_size(len(valid))  # padded pairs, masked: one program per size class
+            pairs = [jnp.asarray(pad_rows(a, size)) for a in
+                     (valid.user.astype(np.int32), valid.item.astype(np.int32),
+                      valid.rating.astype(np.float32))]
+            mask = jnp.asarray(np.arange(size) < len(valid), jnp.float32)
 
             def valid_rmse(p: dict[str, jax.Array]) -> float:
-                pred = make_fitted(p).predict(vu, vi)
-                return float(jnp.sqrt(jnp.mean((pred - vr) ** 2)))
+                f = make_fitted(p)
+                return float(_masked_rmse(f.mu, f.user_bias, f.item_bias, f.user_emb, f.item_emb,
+                                          f.lo, f.hi, *pairs, mask))
 
             validate = valid_rmse
 
-        loss = partial(_rating_loss, mu=mu, reg=cfg.reg, n_users=n_users, plus=self.plus)
-        result = fit_loop(params, loss, optax.adam(cfg.learning_rate),
+        result = fit_loop(params, _RATING_LOSS[self.plus],
+                          cached_optimizer(optax.adam, learning_rate=cfg.learning_rate),
                           data={"user": train.user, "item": train.item, "rating": train.rating},
                           aux=aux, key=ks[3], epochs=cfg.epochs, batch_size=cfg.batch_size,
                           validate=validate, eval_every=cfg.eval_every, patience=cfg.patience,
@@ -326,7 +370,7 @@ class RatingMFModel:
             p["implicit"] = jnp.where(known_i[:, None], p["implicit"], 0.0)
         fitted = make_fitted(p)
         return RatingFitted(fitted.mu, fitted.user_bias, fitted.item_bias, fitted.user_emb,
-                            fitted.item_emb, lo, hi, result.timings)
+                            fitted.item_emb, lo, hi, result.info)
 
 
 SPECS: list[ModelSpec] = [

@@ -24,8 +24,12 @@ lists, not the dense matrix. Rows are grouped into buckets by the length of thei
 to the next power of two, at least 8, so padding at most doubles the work); each bucket is
 processed in fixed-shape blocks ``[rows, width]`` under ``lax.map`` that assemble the ``f x f``
 systems (a gather and a batched product); then all rows' systems are solved in one batched
-Cholesky call. Padding entries point at an extra all-zero factor row, so they add nothing. One
-compiled function per fit runs a whole epoch (users, items, loss); the loss is computed each epoch
+Cholesky call. Padding entries point at an extra all-zero factor row, so they add nothing.
+Compile once per shape: the buckets' shapes depend only on the matrix's size and the config (every
+power-of-two width up to the number of columns is present; the block count is a power of two),
+and blocks holding only padding are skipped by a ``lax.cond``, so a refit on another seed or fold
+of the same size class reuses the compiled epoch. One compiled function runs a whole epoch (users,
+items, loss); the loss is computed each epoch
 without forming the dense users x items matrix (``sum_all s^2 = <X^T X, Y^T Y>``). Items start
 from ``N(0, init_std^2)`` drawn from the fit key; users are solved first.
 
@@ -34,9 +38,9 @@ all-zero row (EASE: empty history; iALS: the closed form gives ``x_u = 0``), so 
 and the evaluator's tie rule (lower item index first) orders them. An item without training
 interactions has a zero column in ``B`` (EASE) or ``y_i = 0`` (iALS) and scores 0.
 
-Fitted models expose ``timings``: ``fit_compile_s`` (tracing + compiling during fit) and the stage
-times (``gram_s``, ``solve_s`` for EASE; ``epoch_s`` (median steady epoch), ``epoch_min_s``,
-``first_epoch_s``, ``epochs`` for iALS). iALS also keeps the per-epoch training ``losses``.
+Compile and fit time are measured by the harness around ``fit``. The iALS model reports
+``fit_info`` (``epochs_run``, ``epoch_s``: the median epoch after the first, which compiles) and
+keeps the per-epoch training ``losses``.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ import numpy as np
 
 from recbench import Interactions, ModelSpec, UserBatch
 from recbench.config import check
-from recbench.timing import CompileClock
+from recbench.train import bucket_size
 
 
 def exact_precision() -> jax.lax.Precision:
@@ -127,7 +131,7 @@ def gram(x: Interactions, user_weight: np.ndarray | None = None,
     n_blocks = max(1, -(-x.n_users // rows))
     starts = np.minimum(np.arange(n_blocks + 1) * rows, x.n_users)
     nnz = np.diff(indptr[starts])
-    cap = max(1, int(nnz.max(initial=0)))
+    cap = bucket_size(max(1, int(nnz.max(initial=0))))  # shared by splits of one size class
     col = np.arange(cap)
     take = col[None, :] < nnz[:, None]
     src = indptr[starts[:-1]][:, None] + col[None, :]
@@ -228,7 +232,6 @@ class ItemItemFitted:
     """Scores ``multi_hot(history) @ weights`` (``weights[i, j]``: item i's vote for item j)."""
 
     weights: jax.Array  # float32 [n_items, n_items]
-    timings: dict[str, float] = field(default_factory=dict)
 
     def score(self, batch: UserBatch) -> jax.Array:
         return _item_item_scores(self.weights, batch.history)
@@ -240,14 +243,8 @@ class EASEModel:
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> ItemItemFitted:
-        with CompileClock() as clock:
-            t0 = time.perf_counter()
-            g = jax.block_until_ready(gram(train))
-            t1 = time.perf_counter()
-            b = jax.block_until_ready(_ease_weights(g, jnp.float32(self.cfg.l2)))
-            t2 = time.perf_counter()
-        return ItemItemFitted(b, {"fit_compile_s": clock.seconds(), "gram_s": t1 - t0,
-                                  "solve_s": t2 - t1})
+        return ItemItemFitted(jax.block_until_ready(_ease_weights(gram(train),
+                                                                  jnp.float32(self.cfg.l2))))
 
 
 # ---------------------------------------------------------------- iALS
@@ -281,24 +278,29 @@ class IALSConfig:
 
 
 def length_buckets(indptr: np.ndarray, indices: np.ndarray, pad: int, factors: int,
-                   block_elements: int, min_width: int = 8, max_rows: int = 1024
+                   block_elements: int, min_width: int = 8, max_rows: int = 256
                    ) -> tuple[tuple[jax.Array, jax.Array], ...]:
     """Rows of a CSR structure grouped by list length into fixed-shape padded blocks.
 
     Each bucket holds the rows whose length ``n`` has width ``max(min_width, 2^ceil(log2 n))`` as
     ``(rows [n_blocks, R], lists [n_blocks, R, width])``,
-    ``R = block_elements // (width * factors)``
-    (1..``max_rows``). Padding rows have id ``len(indptr) - 1`` (out of range), padding entries
-    ``pad``. Every row, also an empty one, appears once.
+    ``R = block_elements // (width * factors)`` (1..``max_rows``). Padding rows have id
+    ``len(indptr) - 1`` (out of range), padding entries ``pad`` (the number of columns). Every row,
+    also an empty one, appears once. The shapes depend on the sizes, not the data, up to the
+    block counts (powers of two): every width up to the number of columns has a bucket (at least
+    one block, maybe all padding), so that splits of one size class share compiled code.
     """
     n_rows = len(indptr) - 1
     lengths = np.diff(indptr)
     widths = np.maximum(min_width, 1 << np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64))
+    ladder = [min_width << e for e in range(max(1, -(-pad // min_width)).bit_length() + 1)
+              if (min_width << e) < 2 * max(pad, min_width)]
     out = []
-    for width in np.unique(widths):
+    for width in ladder:
         ids = np.flatnonzero(widths == width).astype(np.int32)
-        per = int(max(1, min(max_rows, block_elements // (int(width) * factors), len(ids))))
-        n_blocks = -(-len(ids) // per)
+        per = int(max(1, min(max_rows, block_elements // (int(width) * factors))))
+        needed = max(1, -(-len(ids) // per))
+        n_blocks = min(1 << (needed - 1).bit_length(), max(needed, -(-n_rows // per)))
         rows = np.full(n_blocks * per, n_rows, np.int32)
         rows[:len(ids)] = ids
         lists = np.full((n_blocks * per, int(width)), pad, np.int32)
@@ -331,7 +333,13 @@ def _als_half(other: jax.Array, buckets: tuple, n_rows: int, alpha: jax.Array,
             return (alpha * jnp.einsum("rwf,rwg->rfg", y, y, precision=exact_precision()),
                     (1.0 + alpha) * y.sum(axis=1))
 
-        a, b = jax.lax.map(assemble, lists)  # [n_blocks, R, f, f], [n_blocks, R, f]
+        def block(x: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+            r, items = x  # a block's padding rows come last: all padding iff the first is
+            zeros = (jnp.zeros((r.shape[0], f, f), other.dtype),
+                     jnp.zeros((r.shape[0], f), other.dtype))
+            return jax.lax.cond(r[0] < n_rows, assemble, lambda _: zeros, items)
+
+        a, b = jax.lax.map(block, (rows, lists))  # [n_blocks, R, f, f], [n_blocks, R, f]
         flat = rows.reshape(-1)
         a_all = a_all.at[flat].add(a.reshape(-1, f, f), mode="drop")
         b_all = b_all.at[flat].set(b.reshape(-1, f), mode="drop")
@@ -356,7 +364,10 @@ def _als_loss(users: jax.Array, items: jax.Array, buckets: tuple, alpha: jax.Arr
             real = its < items.shape[0]
             return jnp.sum(jnp.where(real, (1.0 + alpha) * (1.0 - s) ** 2 - s * s, 0.0))
 
-        observed = observed + jax.lax.map(part, (rows, lists)).sum()
+        def block(x: tuple[jax.Array, jax.Array]) -> jax.Array:
+            return jax.lax.cond(x[0][0] < n_users, part, lambda _: jnp.float32(0.0), x)
+
+        observed = observed + jax.lax.map(block, (rows, lists)).sum()
     return observed + all_pairs + reg * (jnp.sum(users * users) + jnp.sum(items * items))
 
 
@@ -374,7 +385,7 @@ class FactorFitted:
 
     user_emb: jax.Array
     item_emb: jax.Array
-    timings: dict[str, float] = field(default_factory=dict)
+    fit_info: dict[str, int | float] = field(default_factory=dict)
     losses: tuple[float, ...] = ()
 
     def score(self, batch: UserBatch) -> jax.Array:
@@ -404,18 +415,13 @@ class IALSModel:
         users = jnp.zeros((train.n_users, cfg.factors), jnp.float32)
         alpha, reg = jnp.float32(cfg.alpha), jnp.float32(cfg.reg)
         losses, epoch_s = [], []
-        with CompileClock() as clock:
-            for _ in range(cfg.epochs):  # one compiled epoch, called once per epoch
-                t0 = time.perf_counter()
-                users, items, loss = _als_epoch(users, items, user_buckets, item_buckets,
-                                                alpha, reg)
-                losses.append(float(loss))
-                epoch_s.append(time.perf_counter() - t0)
-        steady = statistics.median(epoch_s[1:]) if len(epoch_s) > 1 else epoch_s[0]
-        timings = {"fit_compile_s": clock.seconds(), "epoch_s": steady,
-                   "epoch_min_s": min(epoch_s[1:] or epoch_s), "first_epoch_s": epoch_s[0],
-                   "epochs": float(cfg.epochs)}
-        return FactorFitted(users, items, timings, tuple(losses))
+        for _ in range(cfg.epochs):  # one compiled epoch, called once per epoch
+            t0 = time.perf_counter()
+            users, items, loss = _als_epoch(users, items, user_buckets, item_buckets, alpha, reg)
+            losses.append(float(loss))
+            epoch_s.append(time.perf_counter() - t0)
+        info = {"epochs_run": cfg.epochs, "epoch_s": statistics.median(epoch_s[1:] or epoch_s)}
+        return FactorFitted(users, items, info, tuple(losses))
 
 
 SPECS: list[ModelSpec] = [
