@@ -6,16 +6,14 @@ A record is plain JSON (it is written to the result store as is), so its schema 
 against :func:`schema_problems`. All times are seconds of wall time, all memory is MiB.
 """
 
-import math
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
-from .errors import ModelError
+from .specs import FitInfoValue
 
 Status = Literal["ok", "failed", "missing"]
-FitInfoValue = int | float | str | bool
 
 
 class DatasetIdentity(TypedDict):
@@ -129,27 +127,6 @@ class PlannedTrial:
     seed: int
     stored: bool
     identity: TrialIdentity
-
-
-def check_fit_info(info: Any, model: str) -> dict[str, FitInfoValue]:
-    """A fitted model's declared extras, validated: a dict of str -> JSON scalar (numpy scalars are
-    converted). Anything else is a :class:`ModelError`, recorded as the trial's failure."""
-    if info is None:
-        return {}
-    if not isinstance(info, dict):
-        raise ModelError(f"model {model!r}: fit_info must be a dict of str -> int/float/str/bool, "
-                         f"got {type(info).__name__}")
-    out: dict[str, FitInfoValue] = {}
-    for k, v in info.items():
-        if hasattr(v, "item") and getattr(v, "shape", None) == ():
-            v = v.item()  # numpy / JAX scalar
-        if not isinstance(k, str) or not isinstance(v, (int, float, str, bool)):
-            raise ModelError(f"model {model!r}: fit_info[{k!r}] is {type(v).__name__}; fit_info "
-                             f"holds only str keys and int, float, str or bool values")
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ModelError(f"model {model!r}: fit_info[{k!r}] is {v}; values must be finite")
-        out[k] = v
-    return out
 
 
 # ---------------------------------------------------------------- schema checks

@@ -18,6 +18,7 @@ one :class:`recbench.timing.CompileClock`. A model reports extras only through `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import traceback
@@ -35,10 +36,10 @@ from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
 from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_label
 from .random import derive_key, derive_rng
-from .records import PlannedTrial, TrialIdentity, TrialRecord, check_fit_info
+from .records import PlannedTrial, TrialIdentity, TrialRecord
 from .registry import Registry
-from .specs import LoadContext, MetricSpec, ModelContext, missing_requirements
-from .store import ResultStore
+from .specs import LoadContext, MetricSpec, ModelContext, fit_info, missing_requirements
+from .store import ResultStore, StoreError
 from .timing import CompileClock
 
 # What ``Runner.run`` reports after each finished trial: (record, trials done, trials planned).
@@ -303,7 +304,7 @@ class Runner:
             yield record
 
     def _stored_record(self, trial: PlannedTrial) -> TrialRecord:
-        if self.store.has(trial.key):
+        with contextlib.suppress(StoreError):  # absent or damaged (then set aside): look further
             return self.store.get(trial.key)  # type: ignore[return-value]
         failed = self.store.failed / f"{trial.key}.json"
         try:
@@ -316,7 +317,10 @@ class Runner:
                ) -> TrialRecord:
         """Store a trial; a record that cannot be stored becomes a stored failure, never a crash."""
         try:
-            self.store.put(record, per_user)
+            if self.store.put(record, per_user) == "already stored":
+                # Another run stored this trial first: its record is the one on disk.
+                with contextlib.suppress(StoreError):
+                    return self.store.get(trial.key)  # type: ignore[return-value]
             return record
         except Exception as e:  # noqa: BLE001 - e.g. a record that is not JSON
             failed = failed_record(trial, e, "storing the result")
@@ -377,7 +381,7 @@ class Runner:
                                                                key=key)
             jax.block_until_ready(getattr(fitted, "__dict__", None))
             fit_s = time.perf_counter() - t0
-        fit_info = check_fit_info(getattr(fitted, "fit_info", None), model.name)
+        extras = fit_info(fitted, f"model {model.name!r}")
         with CompileClock() as eval_clock:
             t0 = time.perf_counter()
             result = self._evaluate(fitted, split, trial, ds)
@@ -398,7 +402,7 @@ class Runner:
                    "memory": {"peak_host_mb": provenance.peak_host_mb(),
                               "peak_host_scope": memory_scope,
                               "peak_device_mb": provenance.peak_device_mb(self.device)},
-                   "fit_info": fit_info}
+                   "fit_info": extras}
         return outcome, result.per_user
 
     def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset) -> Any:
@@ -409,7 +413,8 @@ class Runner:
             known = with_valid if p.mask_valid_in_test else split.train
             history = with_valid if p.history == "train+valid" else split.train
             return evaluate_ranking(fitted, train=history, test=split.test, known=known,
-                                    metrics=metrics, ks=p.ks, batch_size=p.batch_size)
+                                    metrics=metrics, ks=p.ks, batch_size=p.batch_size,
+                                    fit_on=split.train)
         test = split.test
         users, items, target = (
             (test.user, test.item, test.rating) if p.task == "rating" else

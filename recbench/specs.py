@@ -6,6 +6,8 @@ carries a frozen-dataclass config type with defaults; the harness validates user
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,11 +118,13 @@ def fit_info(fitted: Any, where: str = "model") -> dict[str, FitInfoValue]:
                          f"{type(info).__name__}; return the extras as a plain dict")
     out: dict[str, FitInfoValue] = {}
     for k, v in info.items():
-        if isinstance(v, (np.integer, np.floating)):
-            v = v.item()
+        if hasattr(v, "item") and getattr(v, "shape", None) == ():
+            v = v.item()  # a numpy or JAX scalar
         if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise ModelError(f"{where}: fit_info[{k!r}] = {v!r} ({type(v).__name__}); keys must be "
                              "str and values int, float or str (convert arrays with float())")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ModelError(f"{where}: fit_info[{k!r}] is {v}; values must be finite")
         out[k] = v
     return out
 

@@ -248,7 +248,7 @@ def test_harness_times_every_model_alike_and_stores_declared_fit_info(tmp_path):
     assert t["eval_steady_s"] == pytest.approx(t["eval_s"] - t["eval_compile_s"])
     assert ok["fit_info"] == {"epochs_run": 3, "epoch_s": 0.5}
     assert ok["higher_is_better"] == {"ndcg@10": True}
-    assert bad["status"] == "failed" and "fit_info['losses'] is list" in bad["error"]
+    assert bad["status"] == "failed" and "fit_info['losses'] = [1.0, 0.5] (list)" in bad["error"]
 
 
 def test_renaming_a_label_changes_no_key_and_no_number(tmp_path):

@@ -25,12 +25,6 @@ EXIT_ERROR = 1  # a RecbenchError: bad input, a dataset that cannot be loaded, a
 EXIT_INTERNAL = 2  # a bug: an unexpected exception
 EXIT_TRIALS_FAILED = 3  # `recbench run` finished, but some trials failed
 
-# `--traceback` works before the subcommand and after it: main() reads it from the argument list,
-# and the commands accept it so click does not reject it there.
-traceback_option = click.option("--traceback", "show_traceback", is_flag=True,
-                                help="Show full tracebacks on errors.")
-
-
 def enable_compilation_cache() -> None:
     """Persist XLA executables across runs: repeated runs and tests skip recompilation."""
     import jax

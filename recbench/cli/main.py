@@ -17,6 +17,7 @@ from ..errors import RecbenchError
 from .common import EXIT_ERROR, EXIT_INTERNAL
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
+from .models_cmd import models_command
 from .run_cmd import leaderboard_command, run_command
 from .split_cmd import split_group
 
@@ -24,7 +25,8 @@ from .split_cmd import split_group
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--plugin", "plugin_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Load a plugin module from a .py file (repeatable).")
-@click.option("--traceback", "show_traceback", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--traceback", "show_traceback", is_flag=True,
+              help="Show full tracebacks on errors (also accepted after the subcommand).")
 @click.version_option(package_name="recbench")
 @click.pass_context
 def cli(ctx: click.Context, plugin_paths: tuple[str, ...], show_traceback: bool) -> None:
@@ -34,20 +36,25 @@ def cli(ctx: click.Context, plugin_paths: tuple[str, ...], show_traceback: bool)
     Exit codes: 0 success; 1 an error (one line; --traceback for more); 2 usage or internal
     error; 3 `run` finished but some trials failed; 130 interrupted.
     """
-    ctx.obj = {"plugin_paths": plugin_paths, "traceback": show_traceback}
+    ctx.obj = {"plugin_paths": plugin_paths}  # --traceback is handled by main()
 
 
 cli.add_command(run_command)
 cli.add_command(plugins_command)
+cli.add_command(models_command)
 cli.add_command(leaderboard_command)
 cli.add_command(datasets_group)
 cli.add_command(split_group)
 
 
 def main(argv: list[str] | None = None) -> int:
-    show = "--traceback" in (argv if argv is not None else sys.argv[1:])
+    # `--traceback` may stand anywhere (before or after the subcommand): it is taken out here, so
+    # every command accepts it without declaring it.
+    args = list(argv if argv is not None else sys.argv[1:])
+    show = "--traceback" in args
+    args = [a for a in args if a != "--traceback"]
     try:
-        code = cli.main(args=argv, prog_name="recbench", standalone_mode=False)
+        code = cli.main(args=args, prog_name="recbench", standalone_mode=False)
         if isinstance(code, int):  # a command's ctx.exit(code), returned by click
             return code
     except click.exceptions.Exit as e:

@@ -22,7 +22,7 @@ from ..records import TrialRecord
 from ..runner import RunOptions, Runner
 from ..store import ResultStore
 from .common import (EXIT_TRIALS_FAILED, cache_dir, console, enable_compilation_cache, registry,
-                     traceback_option, warn_plugin_errors)
+                     warn_plugin_errors)
 
 FORMATS = ["table", "markdown", "csv", "json"]
 
@@ -73,8 +73,9 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
               help="Result store directory [default: ./recbench-results/<experiment name>].")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "tpu"]),
               help="JAX backend [default: JAX's default].")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Directory holding local copies of datasets (offline use).")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="RECBENCH_DATA_DIR",
+              help="Directory holding local copies of datasets (offline use), where downloads go "
+                   "too [default: $RECBENCH_DATA_DIR].")
 @click.option("--model", "models", multiple=True,
               help="Run only these models of the experiment (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -82,11 +83,10 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
 @click.option("-v", "--verbose", is_flag=True,
               help="Progress lines also show what each model reported (fit_info), and the "
                    "training loop's per-epoch validation lines (logger recbench.train).")
-@traceback_option
 @click.pass_context
 def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
                 device: str | None, data_dir: str | None, models: tuple[str, ...], fmt: str,
-                quiet: bool, verbose: bool, show_traceback: bool) -> None:
+                quiet: bool, verbose: bool) -> None:
     """Run an experiment (TOML); without CONFIG, the default leaderboard on the embedded dataset.
 
     Progress goes to stderr: a bar on a terminal, else one line per finished trial. Exits 3 when
@@ -164,8 +164,7 @@ def _trial_line_printer(verbose: bool) -> Callable[[TrialRecord, int, int], None
 @click.command("leaderboard")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@traceback_option
-def leaderboard_command(results_dir: str, fmt: str, show_traceback: bool) -> None:
+def leaderboard_command(results_dir: str, fmt: str) -> None:
     """Print the leaderboard of every trial stored in RESULTS_DIR."""
     store = ResultStore(results_dir)
     records = list(store.records(include_failed=True))
