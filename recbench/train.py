@@ -233,20 +233,18 @@ def sample_negatives(key: jax.Array, users: jax.Array, n_items: int,
 
 @dataclass(frozen=True)
 class _ValidationInputs:
-    """One fit's validation batches, built and uploaded once (``[n_batches, B, ...]``)."""
+    """One fit's validation batches, built on the host and uploaded once."""
 
-    users: jax.Array  # int32 [n_batches, B]
-    history: jax.Array  # int32 [n_batches, B, W], padded with n_items
-    lengths: jax.Array  # int32 [n_batches, B]
-    valid: jax.Array  # bool [n_batches, B]: a real user, not padding
-    seen: jax.Array  # int32 [n_batches, B, S], the training items, padded with n_items
-    relevant: jax.Array  # int32 [n_batches, B, R], the validation items, padded with n_items
+    # per batch: (UserBatch, seen [B, S] training items, relevant [B, R] validation items),
+    # lists padded with n_items
+    batches: list[tuple[Any, jax.Array, jax.Array]]
     n_real: int  # users evaluated (rows of the batches that are not padding)
     context: dict[str, Any]  # the host side of the RankingContext
 
 
 def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
                        ) -> _ValidationInputs:
+    from .data import UserBatch
     from .evaluate import item_popularity, padded_lists  # evaluate imports nothing from here
 
     n_items = train.n_items
@@ -255,8 +253,8 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
     users = np.flatnonzero(np.diff(test_ptr) > 0).astype(np.int32)
     if len(users) == 0:
         raise ModelError("validation: no user has a validation item; check the split")
-    # The batch size is a power of two (not the exact user count) so that splits of one size
-    # class share the compiled scoring and ranking programs.
+    # The batch size is a power of two (not the exact user count) and the list widths too, so
+    # that splits of one size class share the compiled scoring and ranking programs.
     size = min(batch_size, 1 << max(3, (len(users) - 1).bit_length()))
     n_batches = -(-len(users) // size)
     padded = pad_rows(users, n_batches * size)
@@ -265,20 +263,22 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
 
     def lists(ptr: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         longest = max(1, int(np.diff(ptr)[users].max(initial=1)))
-        width = 1 << max(3, (longest - 1).bit_length())  # a power of two: few distinct shapes
-        out, lengths = padded_lists(ptr, values, padded, pad=n_items, width=width)
-        return out.reshape(n_batches, size, width), lengths.reshape(n_batches, size)
+        width = 1 << max(3, (longest - 1).bit_length())
+        return padded_lists(ptr, values, padded, pad=n_items, width=width)
 
-    history, lengths = lists(hist_ptr, hist_items)
-    seen, _ = lists(known_ptr, known_items)
-    relevant, _ = lists(test_ptr, test_items)
-    real = (np.arange(n_batches * size) < len(users)).reshape(n_batches, size)
+    (history, lengths), (seen, _), (relevant, _) = (
+        lists(hist_ptr, hist_items), lists(known_ptr, known_items), lists(test_ptr, test_items))
+    real = np.arange(n_batches * size) < len(users)
+    batches = []
+    for b in range(n_batches):
+        rows = slice(b * size, (b + 1) * size)
+        u, h, n, r, s, rel = jax.device_put((padded[rows], history[rows], lengths[rows],
+                                             real[rows], seen[rows], relevant[rows]))
+        batches.append((UserBatch(u, h, n, r, n_items), s, rel))
     context = {"users": users, "n_relevant": np.diff(test_ptr)[users].astype(np.int32),
                "n_candidates": (n_items - np.diff(known_ptr)[users]).astype(np.int32),
                "n_items": n_items, "item_popularity": item_popularity(train)}
-    return _ValidationInputs(
-        *jax.device_put((padded.reshape(n_batches, size), history, lengths, real, seen, relevant)),
-        len(users), context)
+    return _ValidationInputs(batches, len(users), context)
 
 
 def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
@@ -293,7 +293,6 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
     :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
     """
     from .evaluate import rank_batch  # evaluate imports nothing from here; avoids a cycle
-    from .data import UserBatch
     from .specs import RankingContext
 
     inputs = _validation_inputs(train, valid, batch_size)
@@ -302,12 +301,8 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
 
     def validate(params: Any) -> float:
         fitted = make_fitted(params)
-        parts = []
-        for b in range(inputs.users.shape[0]):
-            batch = UserBatch(inputs.users[b], inputs.history[b], inputs.lengths[b],
-                              inputs.valid[b], train.n_items)
-            parts.append(rank_batch(fitted.score(batch), inputs.seen[b], inputs.relevant[b],
-                                    k_max=k_max, with_ranks=with_ranks))
+        parts = [rank_batch(fitted.score(batch), seen, relevant, k_max=k_max,
+                            with_ranks=with_ranks) for batch, seen, relevant in inputs.batches]
         joined = {name: np.concatenate([np.asarray(p[name]) for p in parts])[:inputs.n_real]
                   for name in ("topk", "hits", "nan", *(("ranks",) if with_ranks else ()))}
         if joined["nan"].any():

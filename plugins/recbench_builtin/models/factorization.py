@@ -49,16 +49,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from recbench import Interactions, ModelContext, ModelSpec, UserBatch
-from recbench.config import check
-from recbench.errors import DataError
-from recbench.train import (
+from recbench.api import (
+    DataError,
+    Interactions,
+    ModelContext,
+    ModelSpec,
+    UserBatch,
     bucket_size,
     cached_optimizer,
+    check,
     csr_positives,
     fit_loop,
     masked_mean,
-    pad_rows,
     ranking_validator,
     sample_negatives,
 )
@@ -321,9 +323,10 @@ class RatingMFModel:
             params["implicit"] = cfg.init_std * jax.random.normal(ks[2], (n_items, cfg.factors))
             counts = train.user_counts.astype(np.float32)
             size = bucket_size(len(train))
-            implicit = {"hist_user": jnp.asarray(pad_rows(train.user.astype(np.int32), size,
-                                                          n_users)),
-                        "hist_item": jnp.asarray(pad_rows(train.item.astype(np.int32), size)),
+            pad = (0, size - len(train))
+            implicit = {"hist_user": jnp.asarray(np.pad(train.user.astype(np.int32), pad,
+                                                        constant_values=n_users)),
+                        "hist_item": jnp.asarray(np.pad(train.item.astype(np.int32), pad)),
                         "norm": jnp.asarray(np.where(counts > 0,
                                                      1.0 / np.sqrt(np.maximum(counts, 1)),
                                                      0.0).astype(np.float32))}
@@ -340,7 +343,7 @@ class RatingMFModel:
         validate = None
         if valid is not None and len(valid) and valid.rating is not None:
             size = bucket_size(len(valid))  # padded pairs, masked: one program per size class
-            pairs = [jnp.asarray(pad_rows(a, size)) for a in
+            pairs = [jnp.asarray(np.pad(a, (0, size - len(valid)))) for a in
                      (valid.user.astype(np.int32), valid.item.astype(np.int32),
                       valid.rating.astype(np.float32))]
             mask = jnp.asarray(np.arange(size) < len(valid), jnp.float32)

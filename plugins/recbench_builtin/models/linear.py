@@ -56,9 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench import Interactions, ModelSpec, UserBatch
-from recbench.config import check
-from recbench.train import bucket_size
+from recbench.api import Interactions, ModelSpec, UserBatch, bucket_size, check
 
 
 def exact_precision() -> jax.lax.Precision:

@@ -71,10 +71,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench import Interactions, ModelContext, ModelSpec, UserBatch
-from recbench.config import check
-from recbench.errors import ConfigError, DataError
-from recbench.train import bucket_size, pad_rows
+from recbench.api import (
+    ConfigError,
+    DataError,
+    Interactions,
+    ModelContext,
+    ModelSpec,
+    UserBatch,
+    bucket_size,
+    check,
+)
 
 from .linear import exact_precision, gram, multi_hot
 
@@ -259,10 +265,10 @@ def _dense(users: jax.Array, items: jax.Array, values: jax.Array, *, n_users: in
 def _padded_pairs(users: np.ndarray, items: np.ndarray, values: np.ndarray, n_users: int
                   ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Interaction arrays padded to a bucket size; padding has user id ``n_users`` (dropped)."""
-    size = bucket_size(len(users))
-    return (jnp.asarray(pad_rows(users.astype(np.int32), size, n_users)),
-            jnp.asarray(pad_rows(items.astype(np.int32), size)),
-            jnp.asarray(pad_rows(values.astype(np.float32), size)))
+    pad = (0, bucket_size(len(users)) - len(users))
+    return (jnp.asarray(np.pad(users.astype(np.int32), pad, constant_values=n_users)),
+            jnp.asarray(np.pad(items.astype(np.int32), pad)),
+            jnp.asarray(np.pad(values.astype(np.float32), pad)))
 
 
 def _user_knn_fit(cfg: KNNConfig, train: Interactions) -> UserKNNFitted:
