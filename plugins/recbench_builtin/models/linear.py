@@ -22,9 +22,10 @@ every item) exactly, with the standard trick
 items: the ``Y^T Y`` term is shared, the rest only touches u's items. Formulation: padded per-row
 lists, not the dense matrix. Rows are grouped into buckets by the length of their item list (padded
 to the next power of two, at least 8, so padding at most doubles the work); each bucket is
-processed in fixed-shape blocks ``[rows, width]`` under ``lax.map`` that assemble the ``f x f``
-systems (a gather and a batched product); then all rows' systems are solved in one batched
-Cholesky call. Padding entries point at an extra all-zero factor row, so they add nothing.
+processed in fixed-shape blocks ``[rows, width]`` (at most 64 rows: little padding in a bucket's
+last block) under ``lax.scan`` that assemble the ``f x f`` systems (a gather and a batched
+product) and add them into every row's system in place; then all rows' systems are solved in one
+batched Cholesky call. Padding entries point at an extra all-zero factor row, so they add nothing.
 Compile once per shape: the buckets' shapes depend only on the matrix's size and the config (every
 power-of-two width up to the number of columns is present; the block count is a power of two),
 and blocks holding only padding are skipped by a ``lax.cond``, so a refit on another seed or fold
@@ -276,7 +277,7 @@ class IALSConfig:
 
 
 def length_buckets(indptr: np.ndarray, indices: np.ndarray, pad: int, factors: int,
-                   block_elements: int, min_width: int = 8, max_rows: int = 256
+                   block_elements: int, min_width: int = 8, max_rows: int = 64
                    ) -> tuple[tuple[jax.Array, jax.Array], ...]:
     """Rows of a CSR structure grouped by list length into fixed-shape padded blocks.
 
@@ -323,7 +324,7 @@ def _als_half(other: jax.Array, buckets: tuple, n_rows: int, alpha: jax.Array,
     padded = jnp.concatenate([other, jnp.zeros((1, f), other.dtype)])  # row for padding entries
     shared = (jnp.matmul(other.T, other, precision=exact_precision())
               + reg * jnp.eye(f, dtype=other.dtype))
-    a_all = jnp.broadcast_to(shared, (n_rows, f, f))
+    a_all = jnp.broadcast_to(shared, (n_rows, f, f)) + 0.0  # materialised: updated in place
     b_all = jnp.zeros((n_rows, f), other.dtype)
     for rows, lists in buckets:  # a handful of length buckets, unrolled at trace time
         def assemble(items: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -331,16 +332,18 @@ def _als_half(other: jax.Array, buckets: tuple, n_rows: int, alpha: jax.Array,
             return (alpha * jnp.einsum("rwf,rwg->rfg", y, y, precision=exact_precision()),
                     (1.0 + alpha) * y.sum(axis=1))
 
-        def block(x: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
-            r, items = x  # a block's padding rows come last: all padding iff the first is
-            zeros = (jnp.zeros((r.shape[0], f, f), other.dtype),
-                     jnp.zeros((r.shape[0], f), other.dtype))
-            return jax.lax.cond(r[0] < n_rows, assemble, lambda _: zeros, items)
+        def add(carry: tuple[jax.Array, jax.Array], x: tuple[jax.Array, jax.Array]
+                ) -> tuple[jax.Array, jax.Array]:
+            r, items = x
+            a, b = assemble(items)
+            return carry[0].at[r].add(a, mode="drop"), carry[1].at[r].set(b, mode="drop")
 
-        a, b = jax.lax.map(block, (rows, lists))  # [n_blocks, R, f, f], [n_blocks, R, f]
-        flat = rows.reshape(-1)
-        a_all = a_all.at[flat].add(a.reshape(-1, f, f), mode="drop")
-        b_all = b_all.at[flat].set(b.reshape(-1, f), mode="drop")
+        def block(carry: tuple[jax.Array, jax.Array], x: tuple[jax.Array, jax.Array]
+                  ) -> tuple[tuple[jax.Array, jax.Array], None]:
+            # a block's padding rows come last: it is all padding iff its first row is
+            return jax.lax.cond(x[0][0] < n_rows, add, lambda c, _: c, carry, x), None
+
+        (a_all, b_all), _ = jax.lax.scan(block, (a_all, b_all), (rows, lists))
     chol = jnp.linalg.cholesky(a_all)
     return jax.scipy.linalg.cho_solve((chol, True), b_all[..., None])[..., 0]
 
