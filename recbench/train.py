@@ -13,10 +13,10 @@ A gradient model supplies three things and :func:`fit_loop` does the rest:
 - an ``optax`` optimizer.
 
 One epoch = one shuffled pass over the rows of ``data`` in fixed-size batches
-(:func:`epoch_batches`), run as one ``lax.scan`` inside one module-level jitted function whose
+(:func:`epoch_batches`), run as one ``lax.fori_loop`` inside one module-level jitted function whose
 static arguments are ``loss_fn``, the optimizer and the batch size. Compile once per shape: the row
 count is a traced argument and the rows are padded to :func:`bucket_size` (at most 25% more), the
-padded batches skipped by a ``lax.cond``, so a refit on another seed or fold of the same size class
+batches of padding never run (the loop's trip count is traced), so a refit on another seed or fold of the same size class
 reuses the compiled epoch. For that the same ``loss_fn`` and optimizer *objects* must come back on
 a refit: define the loss at module level and put data-dependent scalars (a mean rating, ...) in
 ``aux`` as arrays, and build the optimizer with :func:`cached_optimizer`
@@ -346,38 +346,33 @@ def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Arra
            n_rows: jax.Array, *, loss_fn: LossFn, optimizer: optax.GradientTransformation,
            batch_size: int) -> tuple[Any, Any, jax.Array]:
     """One shuffled pass (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s
-    padded rows under ``lax.scan``; batches holding only padding are skipped (``lax.cond``), so
-    the padding costs no step and no optimizer update. ``loss`` is the mean of the per-batch
-    losses weighted by their real rows."""
+    padded rows: a loop over the ``ceil(n_rows / batch_size)`` batches holding real rows (a
+    traced trip count), so the batches of padding past them cost no step and no optimizer update.
+    ``loss`` is the mean of the per-batch losses weighted by their real rows."""
     k_perm, k_steps = jax.random.split(key)
     size = next(iter(data.values())).shape[0]
     index, mask = epoch_batches(n_rows, batch_size, k_perm, size=size)
     step_keys = jax.random.split(k_steps, index.shape[0])
 
-    def train_step(carry, xs):
-        params, opt_state = carry
-        idx, m, k = xs
+    def step(b, carry):
+        params, opt_state, total = carry
+        idx, m = index[b], mask[b]
         # The barrier materialises the batch: otherwise XLA may fuse the row gather into every
         # consumer (e.g. an embedding gather), recomputing it per embedding column.
         batch = jax.lax.optimization_barrier({name: col[idx] for name, col in data.items()})
         batch["mask"] = m
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch, k, aux)
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch, step_keys[b], aux)
         # optax mixes Python floats and int32 step counts (Adam's bias correction), which strict
         # dtype promotion rejects; the loss itself is still traced under the caller's rules.
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-        return (params, opt_state), loss.astype(jnp.float32)
+        return params, opt_state, total + loss.astype(jnp.float32) * m.sum()
 
-    def step(carry, xs):
-        real = xs[1].sum()
-        carry, loss = jax.lax.cond(real > 0, train_step, lambda c, _: (c, jnp.float32(0.0)),
-                                   carry, xs)
-        return carry, (loss, real)
-
-    (params, opt_state), (losses, weights) = jax.lax.scan(
-        step, (params, opt_state), (index, mask, step_keys))
-    return params, opt_state, (losses * weights).sum() / weights.sum()
+    n_batches = (n_rows + batch_size - 1) // batch_size
+    params, opt_state, total = jax.lax.fori_loop(0, n_batches, step,
+                                                 (params, opt_state, jnp.float32(0.0)))
+    return params, opt_state, total / n_rows.astype(jnp.float32)
 
 
 _run_epoch = jax.jit(_epoch, static_argnames=("loss_fn", "optimizer", "batch_size"))
