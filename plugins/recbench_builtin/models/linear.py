@@ -277,29 +277,33 @@ class IALSConfig:
 
 
 def length_buckets(indptr: np.ndarray, indices: np.ndarray, pad: int, factors: int,
-                   block_elements: int, min_width: int = 8, max_rows: int = 64
-                   ) -> tuple[tuple[jax.Array, jax.Array], ...]:
+                   block_elements: int, min_width: int = 8, max_rows: int = 64,
+                   static_limit: int = 1 << 24) -> tuple[tuple[jax.Array, jax.Array], ...]:
     """Rows of a CSR structure grouped by list length into fixed-shape padded blocks.
 
     Each bucket holds the rows whose length ``n`` has width ``max(min_width, 2^ceil(log2 n))`` as
     ``(rows [n_blocks, R], lists [n_blocks, R, width])``,
     ``R = block_elements // (width * factors)`` (1..``max_rows``). Padding rows have id
     ``len(indptr) - 1`` (out of range), padding entries ``pad`` (the number of columns). Every row,
-    also an empty one, appears once. The shapes depend on the sizes, not the data, up to the
-    block counts (powers of two): every width up to the number of columns has a bucket (at least
-    one block, maybe all padding), so that splits of one size class share compiled code.
+    also an empty one, appears once. Every width up to the number of columns has a bucket (at
+    least one block, maybe all padding), so that splits of one size class share compiled code;
+    each bucket has room for every row (shapes from the sizes alone) while that takes at most
+    ``static_limit`` list entries in all (64 MB: ML-100K fits, ML-1M does not), else a
+    power-of-two number of blocks (padding blocks are skipped by the consumers).
     """
     n_rows = len(indptr) - 1
     lengths = np.diff(indptr)
     widths = np.maximum(min_width, 1 << np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64))
     ladder = [min_width << e for e in range(max(1, -(-pad // min_width)).bit_length() + 1)
               if (min_width << e) < 2 * max(pad, min_width)]
+    static = n_rows * sum(ladder) <= static_limit
     out = []
     for width in ladder:
         ids = np.flatnonzero(widths == width).astype(np.int32)
         per = int(max(1, min(max_rows, block_elements // (int(width) * factors))))
         needed = max(1, -(-len(ids) // per))
-        n_blocks = min(1 << (needed - 1).bit_length(), max(needed, -(-n_rows // per)))
+        room = max(1, -(-n_rows // per))  # blocks for every row
+        n_blocks = room if static else min(1 << (needed - 1).bit_length(), room)
         rows = np.full(n_blocks * per, n_rows, np.int32)
         rows[:len(ids)] = ids
         lists = np.full((n_blocks * per, int(width)), pad, np.int32)
