@@ -1,0 +1,380 @@
+"""recbench side by side with RecBole, Cornac and LensKit on the same ML-100K split files.
+
+Each (framework, model) runs as its own process under ``/usr/bin/time -v`` (process wall clock and
+peak RSS), with cold caches: a fresh ``RECBENCH_CACHE_DIR`` for recbench (no compiled programs, no
+parsed-data cache), a fresh working folder for each peer (RecBole saves no dataset). Runs are
+interleaved, recbench then its peer for each work item, so each ratio comes from one moment; the
+1-minute load average is read before every run and printed with the row.
+
+The split files are made once by ``recbench split export`` (a per-user 8:1:1 split with RecBole's
+part sizes, and a global random 80/20 split) and fed unchanged to every framework: RecBole reads
+them as benchmark files, Cornac and LensKit as a train and a test file, recbench with the ``given``
+splitter (``exclude_unknowns = true`` on the 80/20 file, as Cornac and LensKit evaluate).
+
+The peers are installed by this script into their own virtual environments under
+``--peers-dir`` (default ``~/.cache/recbench-peers/<peer>``), never into recbench's; a peer that
+will not install is reported in its rows and the others go on. Each peer runs one small script
+from ``bench/peers/``.
+
+    python bench/side_by_side.py --repeats 1            # full comparison, writes side_by_side.md
+    python bench/side_by_side.py --quick --works ease   # debugging: few epochs, chosen rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from recbench.errors import RecbenchError
+from recbench.fileio import atomic_write
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+class SideBySideError(RecbenchError):
+    """A side-by-side run could not be set up or measured."""
+
+
+@dataclass(frozen=True)
+class PeerEnv:
+    """A peer framework: what its own virtual environment holds and which runner script drives it."""
+
+    name: str
+    requirements: tuple[str, ...]
+    runner: str
+    why: str = ""  # why a requirement is pinned
+
+
+PEERS = {
+    "recbole": PeerEnv(
+        "recbole", ("torch==2.13.0", "recbole==1.2.1", "numpy<2", "pandas<3", "scipy<1.14"),
+        "recbole_run.py",
+        "RecBole 1.2.1 sets np.float = np.float_ (gone in NumPy 2); torch 2.13.0 is the CPU wheel"),
+    "cornac": PeerEnv("cornac", ("cornac==3.0.1",), "cornac_run.py"),
+    "lenskit": PeerEnv("lenskit", ("torch==2.13.0", "lenskit==2025.8.1"), "lenskit_run.py",
+                       "lenskit needs torch; 2.13.0 is the CPU wheel"),
+}
+
+# The two exported splits: a recbench experiment fragment that makes each.
+SPLITS = {
+    "8:1:1": {"name": "ratio", "config": {"ratios": [0.8, 0.1, 0.1]}},
+    "80/20": {"name": "kfold", "config": {"k": 5, "fold": 0}},  # fold 0 of 5: global random 20%
+}
+
+
+@dataclass(frozen=True)
+class Work:
+    """One row: the same model in recbench and in a peer, on the same split files."""
+
+    key: str
+    title: str
+    split: str
+    recbench_model: str
+    recbench_config: dict
+    peer: str
+    peer_model: str
+    peer_params: dict
+    quick: dict = field(default_factory=dict)  # --quick overrides: {"recbench": {...}, "peer": {...}}
+
+
+WORKS = [
+    Work("bpr-recbole", "BPR, RecBole's 8:1:1 split files", "8:1:1",
+         "bpr", {"factors": 64}, "recbole", "BPR", {},
+         {"recbench": {"epochs": 3}, "peer": {"epochs": 3}}),
+    Work("neumf-recbole", "NeuMF, same files, RecBole's settings (1 negative, 30 epochs)", "8:1:1",
+         "neumf", {"negatives": 1, "epochs": 30}, "recbole", "NeuMF", {"epochs": 30},
+         {"recbench": {"epochs": 2}, "peer": {"epochs": 2}}),
+    Work("ease-recbole", "EASE, same files (l2 250, RecBole's default)", "8:1:1",
+         "ease", {"l2": 250.0}, "recbole", "EASE", {"reg_weight": 250.0}),
+    # Cornac's BPR is per-sample SGD without early stopping: 200 epochs at rate 0.01 (at its
+    # default 0.001 it stays at the popularity level); recbench's has no validation part here,
+    # so it runs a fixed number of epochs too.
+    Work("bpr-cornac", "BPR, global 80/20 file", "80/20",
+         "bpr", {"factors": 64, "epochs": 100}, "cornac", "BPR",
+         {"k": 64, "max_iter": 200, "learning_rate": 0.01, "lambda_reg": 0.01, "seed": 0},
+         {"recbench": {"epochs": 3}, "peer": {"max_iter": 3}}),
+    Work("mostpop-cornac", "most-popular, same file", "80/20",
+         "most-popular", {}, "cornac", "MostPop", {}),
+    Work("ease-lenskit", "EASE, same file (l2 250)", "80/20",
+         "ease", {"l2": 250.0}, "lenskit", "EASE", {"regularization": 250.0}),
+    Work("itemknn-lenskit", "item-kNN, same file (20 neighbours, cosine, no shrink)", "80/20",
+         "item-knn", {"k": 20, "shrink": 0.0}, "lenskit", "ItemKNN",
+         {"k": 20, "feedback": "implicit"}),
+    Work("userknn-lenskit", "user-kNN, same file (20 neighbours, cosine, no shrink)", "80/20",
+         "user-knn", {"k": 20, "shrink": 0.0}, "lenskit", "UserKNN",
+         {"k": 20, "feedback": "implicit"}),
+]
+
+
+@dataclass
+class Measured:
+    """One process: what it reported and what ``/usr/bin/time -v`` saw."""
+
+    load: float
+    ndcg: float | None = None
+    fit_s: float | None = None
+    wall_s: float | None = None
+    rss_mb: float | None = None
+    error: str = ""
+
+
+# ---------------------------------------------------------------------------- peers' environments
+
+def venv_python(env_dir: Path) -> Path:
+    return env_dir / "bin" / "python"
+
+
+def ensure_peer(peer: PeerEnv, peers_dir: Path) -> Path:
+    """The peer's venv python, creating the venv and installing its pins when they changed."""
+    env_dir = peers_dir / peer.name
+    marker = env_dir / "recbench-side-by-side.json"
+    wanted = {"requirements": list(peer.requirements)}
+    if venv_python(env_dir).exists() and marker.exists() and json.loads(marker.read_text()) == wanted:
+        return venv_python(env_dir)
+    print(f"installing {peer.name} into {env_dir}: {' '.join(peer.requirements)}", file=sys.stderr)
+    if not venv_python(env_dir).exists():
+        subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
+    done = subprocess.run([str(venv_python(env_dir)), "-m", "pip", "install", "-q",
+                           *peer.requirements], capture_output=True, text=True)
+    if done.returncode:
+        tail = [ln for ln in done.stderr.splitlines() if "is ignored" not in ln][-3:]
+        raise SideBySideError(f"{peer.name} did not install into {env_dir} (pip exit "
+                              f"{done.returncode}): {' / '.join(tail)}")
+    atomic_write(marker, lambda f: f.write(json.dumps(wanted)))
+    return venv_python(env_dir)
+
+
+# ---------------------------------------------------------------------------- split files
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    raise SideBySideError(f"side_by_side: cannot write {v!r} as TOML")
+
+
+def experiment_toml(name: str, model: str, config: dict, split: dict) -> str:
+    model_config = f"config = {toml_value(config)}\n" if config else ""
+    return (f'name = "{name}"\nseeds = [0]\n\n[[datasets]]\nname = "ml-100k"\n\n'
+            f'[[models]]\nname = "{model}"\n{model_config}\n'
+            '[protocol]\ntask = "ranking"\nmetrics = ["ndcg"]\nks = [10]\n'
+            'mask_valid_in_test = true\nhistory = "train"\n\n'
+            f'[protocol.split]\nname = "{split["name"]}"\nconfig = {toml_value(split["config"])}\n')
+
+
+def export_splits(work_dir: Path, data_dir: Path) -> dict[str, dict[str, Path]]:
+    """``recbench split export`` of each split in SPLITS; part name -> file, per split."""
+    files = {}
+    for label, split in SPLITS.items():
+        slug = "split-" + re.sub(r"\W", "", label)
+        toml = work_dir / f"{slug}.toml"
+        toml.write_text(experiment_toml(slug, "most-popular", {}, split))
+        out = work_dir / slug
+        done = subprocess.run([sys.executable, "-m", "recbench", "split", "export", str(toml),
+                               "--out", str(out), "--data-dir", str(data_dir)],
+                              capture_output=True, text=True,
+                              env={**os.environ, "RECBENCH_CACHE_DIR": str(work_dir / "cache")})
+        if done.returncode:
+            raise SideBySideError(f"recbench split export {toml} failed: {done.stderr.strip()}")
+        files[label] = {p.stem: p for p in sorted(out.glob("*.tsv"))}
+    return files
+
+
+# ---------------------------------------------------------------------------- one timed process
+
+def parse_time_v(text: str) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) from ``/usr/bin/time -v``'s report."""
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", text)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    if not wall or not rss:
+        raise SideBySideError("side_by_side: /usr/bin/time -v printed no wall time or peak RSS")
+    h, m, s = wall.groups()
+    return int(h or 0) * 3600 + int(m) * 60 + float(s), int(rss.group(1)) / 1024
+
+
+def timed(cmd: list[str], cwd: Path, env: dict, log: Path) -> tuple[int, float, float]:
+    """Run ``cmd`` under ``/usr/bin/time -v``: (exit code, wall s, peak RSS MB)."""
+    report = cwd / "time-v.txt"
+    with open(log, "w") as out:
+        rc = subprocess.run(["/usr/bin/time", "-v", "-o", str(report), *cmd], cwd=cwd, env=env,
+                            stdout=out, stderr=subprocess.STDOUT).returncode
+    wall, rss = parse_time_v(report.read_text())
+    return rc, wall, rss
+
+
+def log_tail(log: Path, lines: int = 3) -> str:
+    text = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    return " / ".join(text[-lines:])[-300:]
+
+
+def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Path,
+                 quick: bool) -> Measured:
+    config = {**work.recbench_config, **(work.quick.get("recbench", {}) if quick else {})}
+    split = {"name": "given", "config": {
+        **{part: str(path) for part, path in files.items()},
+        "exclude_unknowns": "valid" not in files}}  # the 80/20 file: as Cornac and LensKit do
+    toml = run_dir / "experiment.toml"
+    toml.write_text(experiment_toml(work.key, work.recbench_model, config, split))
+    env = {**os.environ, "RECBENCH_CACHE_DIR": str(run_dir / "cache")}  # cold: nothing compiled
+    measured = Measured(load=os.getloadavg()[0])
+    log = run_dir / "output.txt"
+    rc, measured.wall_s, measured.rss_mb = timed(
+        [sys.executable, "-m", "recbench", "run", str(toml), "--results", str(run_dir / "results"),
+         "--data-dir", str(data_dir), "--format", "json", "-q"], run_dir, env, log)
+    text = log.read_text()
+    if rc or "[" not in text:
+        measured.error = f"recbench exit {rc}: {log_tail(log)}"
+        return measured
+    rows, _ = json.JSONDecoder().raw_decode(text[text.index("["):])
+    measured.ndcg, measured.fit_s = float(rows[0]["ndcg@10"]), float(rows[0]["fit_s"])
+    return measured
+
+
+def run_peer(work: Work, files: dict[str, Path], run_dir: Path, python: Path,
+             quick: bool) -> Measured:
+    params = {**work.peer_params, **(work.quick.get("peer", {}) if quick else {})}
+    out = run_dir / "result.json"
+    cmd = [str(python), str(HERE / "peers" / PEERS[work.peer].runner), "--model", work.peer_model,
+           "--params", json.dumps(params), "--out", str(out)]
+    for part, path in files.items():
+        cmd += [f"--{part}", str(path)]
+    measured = Measured(load=os.getloadavg()[0])
+    log = run_dir / "output.txt"
+    rc, measured.wall_s, measured.rss_mb = timed(cmd, run_dir, dict(os.environ), log)
+    if rc or not out.exists():
+        measured.error = f"{work.peer} exit {rc}: {log_tail(log)}"
+        return measured
+    result = json.loads(out.read_text())
+    measured.ndcg, measured.fit_s = result["ndcg@10"], result["fit_s"]
+    return measured
+
+
+# ---------------------------------------------------------------------------- the table
+
+def cells(m: Measured | None) -> list[str]:
+    if m is None:
+        return ["", "", "", ""]
+    if m.error:
+        return [f"failed: {m.error}", "", "", f"{m.load:.1f}"]
+    return [f"{m.ndcg:.4f}", f"{m.wall_s:.1f} s (fit {m.fit_s:.1f} s)", f"{m.rss_mb:.0f} MB",
+            f"{m.load:.1f}"]
+
+
+def table(rows: list[tuple[Work, Measured | None, Measured | None, str]]) -> str:
+    lines = ["| work | recbench NDCG@10 | recbench wall | recbench peak RSS | load | peer | "
+             "peer NDCG@10 | peer wall | peer peak RSS | load | wall ratio peer / recbench |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for work, ours, theirs, peer_note in rows:
+        ratio = ""
+        if ours and theirs and not ours.error and not theirs.error:
+            ratio = f"{theirs.wall_s / ours.wall_s:.2f}"
+        peer = f"{work.peer_model} ({peer_note})" if peer_note else work.peer_model
+        lines.append("| " + " | ".join([work.title, *cells(ours), peer, *cells(theirs), ratio])
+                     + " |")
+    return "\n".join(lines)
+
+
+def pick(pairs: list[tuple[Measured, Measured | None]]) -> tuple[Measured, Measured | None]:
+    """The pair run at the lowest load (the larger of its two load readings)."""
+    return min(pairs, key=lambda p: max(p[0].load, p[1].load if p[1] else 0.0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="interleaved rounds; each row reports the round at the lowest load")
+    ap.add_argument("--works", nargs="*", default=[],
+                    help=f"only rows whose key contains one of these ({', '.join(w.key for w in WORKS)})")
+    ap.add_argument("--quick", action="store_true", help="few epochs, for debugging the script")
+    ap.add_argument("--data-dir", type=Path,
+                    default=Path(os.environ.get("RECBENCH_DATA_DIR", ROOT.parent / "shared" / "datasets")),
+                    help="folder holding ml-100k [default: $RECBENCH_DATA_DIR or ../shared/datasets]")
+    ap.add_argument("--peers-dir", type=Path, default=Path.home() / ".cache" / "recbench-peers",
+                    help="where the peers' virtual environments live")
+    ap.add_argument("--out", type=Path, default=HERE / "side_by_side.md",
+                    help="Markdown file for the table [default: bench/side_by_side.md]")
+    ap.add_argument("--keep", action="store_true", help="keep the working folder (logs, files)")
+    args = ap.parse_args(argv)
+    works = [w for w in WORKS if not args.works or any(k in w.key for k in args.works)]
+    if not works:
+        raise SideBySideError(f"side_by_side: no row matches {args.works}; keys: "
+                              f"{', '.join(w.key for w in WORKS)}")
+
+    pythons: dict[str, Path] = {}
+    install_errors: dict[str, str] = {}
+    for name in sorted({w.peer for w in works}):
+        try:
+            pythons[name] = ensure_peer(PEERS[name], args.peers_dir)
+        except (SideBySideError, subprocess.CalledProcessError) as e:
+            install_errors[name] = str(e)
+            print(e, file=sys.stderr)
+
+    work_dir = Path(tempfile.mkdtemp(prefix="recbench-side-by-side-"))
+    started = datetime.now(timezone.utc)
+    try:
+        split_files = export_splits(work_dir, args.data_dir)
+        pairs: dict[str, list[tuple[Measured, Measured | None]]] = {w.key: [] for w in works}
+        for round_ in range(args.repeats):
+            for work in works:
+                files = split_files[work.split]
+                base = work_dir / f"round{round_}" / work.key
+                (base / "recbench").mkdir(parents=True)
+                (base / "peer").mkdir()
+                ours = run_recbench(work, files, base / "recbench", args.data_dir, args.quick)
+                theirs = None
+                if work.peer in pythons:
+                    theirs = run_peer(work, files, base / "peer", pythons[work.peer], args.quick)
+                pairs[work.key].append((ours, theirs))
+                print(f"round {round_}: {work.key}: recbench {cells(ours)[:3]}, "
+                      f"{work.peer} {cells(theirs)[:3]}", file=sys.stderr)
+        rows = []
+        for work in works:
+            ours, theirs = pick(pairs[work.key])
+            note = PEERS[work.peer].name if work.peer not in install_errors else \
+                f"not installed: {install_errors[work.peer][:200]}"
+            rows.append((work, ours, theirs, note))
+    finally:
+        if args.keep:
+            print(f"working folder kept: {work_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    versions = {name: PEERS[name].requirements for name in pythons}
+    header = (f"Measured {started:%Y-%m-%d %H:%M} UTC by `python bench/side_by_side.py "
+              f"{' '.join(argv if argv is not None else sys.argv[1:])}`, on {os.cpu_count()} CPU "
+              f"cores; {args.repeats} interleaved round(s), each row from the round at the lowest "
+              "load; `load` is the 1-minute load average just before that process started. Wall "
+              "and peak RSS are the whole process's (`/usr/bin/time -v`), cold caches; fit is "
+              "what the framework itself timed. Peers: "
+              + "; ".join(f"{n}: {' '.join(r)}" for n, r in versions.items())
+              + (" (--quick: few epochs, not a measurement)" if args.quick else "") + ".\n\n")
+    text = header + table(rows) + "\n"
+    print(text)
+    atomic_write(args.out, lambda f: f.write(text))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except RecbenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
