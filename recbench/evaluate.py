@@ -129,30 +129,36 @@ def _rank(scores: jax.Array, seen_mask: jax.Array, relevant: jax.Array, k_max: i
     return out
 
 
-@partial(jax.jit, static_argnames=("k_max", "with_ranks"))
-def rank_batch(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max: int,
-               with_ranks: bool) -> dict[str, jax.Array]:
-    """Mask ``seen`` items, take the top ``k_max``, and mark which are ``relevant``.
-
-    ``seen`` and ``relevant`` are ``[B, L]`` lists padded with an out-of-range id (dropped by the
-    scatter). Equal scores rank the lower item index first.
-    """
-    b, n = scores.shape
-    seen_mask = jnp.zeros((b, n), bool).at[jnp.arange(b)[:, None], seen].set(True, mode="drop")
-    out = _rank(scores, seen_mask, relevant, k_max, with_ranks)
-    out["n_candidates"] = n - seen_mask.sum(axis=1)
+def flat_seen(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, *, n_rows: int,
+              n_items: int, width: int) -> np.ndarray:
+    """The items of CSR ``rows`` (``indptr``, ``items``) as flat ``row * n_items + item`` ids for
+    :func:`rank_batch`: int32 ``[width]``, padded with ``n_rows * n_items`` (out of range, so the
+    scatter drops it). ``n_rows`` is the batch's row count; rows past ``len(rows)`` (padding) have
+    nothing masked."""
+    if n_rows * n_items >= 2**31:
+        raise ModelError(f"ranking: a batch of {n_rows} users x {n_items} items has more cells "
+                         f"than int32 ids can address; lower the evaluation batch size")
+    row, _, src = _row_entries(indptr, rows, n_items)
+    if len(row) > width:
+        raise ModelError(f"ranking: {len(row)} seen items in a batch, more than the width "
+                         f"{width} reserved for them (a bug in the caller's width)")
+    out = np.full(width, n_rows * n_items, np.int32)
+    out[:len(row)] = row * n_items + items[src]
     return out
 
 
 @partial(jax.jit, static_argnames=("k_max", "with_ranks"))
-def _rank_flat(scores: jax.Array, seen_flat: jax.Array, relevant: jax.Array, *, k_max: int,
+def rank_batch(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max: int,
                with_ranks: bool) -> dict[str, jax.Array]:
-    """:func:`rank_batch` with ``seen`` as flat ``row * n_items + item`` ids (padded with
-    ``B * n_items``): the scatter then touches only real entries. Padded [B, L] lists
-    (L = the longest history, ~14x the mean) cost 35-50 ms per ML-1M evaluation, flat ones
-    6-12 ms."""
+    """Mask the ``seen`` items, take the top ``k_max``, and mark which are ``relevant``.
+
+    ``seen`` holds flat ``row * n_items + item`` ids (:func:`flat_seen`), ``relevant`` is a
+    ``[B, R]`` list padded with ``n_items``. Equal scores rank the lower item index first. Flat
+    ids make the mask's scatter touch only real entries: padded ``[B, L]`` lists (L = the longest
+    history, ~14x the mean) cost 35-50 ms per ML-1M evaluation, flat ones 6-12 ms.
+    """
     b, n = scores.shape
-    seen_mask = jnp.zeros(b * n, bool).at[seen_flat].set(True, mode="drop").reshape(b, n)
+    seen_mask = jnp.zeros(b * n, bool).at[seen].set(True, mode="drop").reshape(b, n)
     return _rank(scores, seen_mask, relevant, k_max, with_ranks)
 
 
@@ -211,9 +217,8 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
                                          width=hist_width)
         relevant, _ = padded_lists(test_ptr, test_items, batch_users, pad=n_items,
                                    width=rel_width)
-        row, _, src = _row_entries(known_ptr, batch_users[:n_real], n_items)
-        seen = np.full(seen_width, len(idx) * n_items, np.int32)
-        seen[:len(row)] = row * n_items + known_items[src]
+        seen = flat_seen(known_ptr, known_items, batch_users[:n_real], n_rows=len(idx),
+                         n_items=n_items, width=seen_width)
         return (batch_users, history, hist_len, np.arange(len(idx)) < n_real, seen, relevant)
 
     # The next batch's inputs are built while the device ranks the current one (asynchronous
@@ -236,7 +241,7 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
                                  f"({len(idx)}, {n_items}) = (batch size, n_items)")
             if not jnp.issubdtype(scores.dtype, jnp.floating):
                 raise ModelError(f"score() returned dtype {scores.dtype}, expected a float dtype")
-            parts.append((_rank_flat(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks),
+            parts.append((rank_batch(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks),
                           n_real))
             if i + 1 < len(batches):
                 ready = jax.device_put(inputs(*batches[i + 1]))

@@ -235,8 +235,8 @@ def sample_negatives(key: jax.Array, users: jax.Array, n_items: int,
 class _ValidationInputs:
     """One fit's validation batches, built on the host and uploaded once."""
 
-    # per batch: (UserBatch, seen [B, S] training items, relevant [B, R] validation items),
-    # lists padded with n_items
+    # per batch: (UserBatch, seen training items as flat row * n_items + item ids,
+    # relevant [B, R] validation items padded with n_items): rank_batch's inputs
     batches: list[tuple[Any, jax.Array, jax.Array]]
     n_real: int  # users evaluated (rows of the batches that are not padding)
     context: dict[str, Any]  # the host side of the RankingContext
@@ -245,7 +245,7 @@ class _ValidationInputs:
 def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
                        ) -> _ValidationInputs:
     from .data import UserBatch
-    from .evaluate import item_popularity, padded_lists  # evaluate imports nothing from here
+    from .evaluate import flat_seen, item_popularity, padded_lists  # no import cycle
 
     n_items = train.n_items
     v, t = valid.csr, train.csr
@@ -266,14 +266,20 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
         width = 1 << max(3, (longest - 1).bit_length())
         return padded_lists(ptr, values, padded, pad=n_items, width=width)
 
-    (history, lengths), (seen, _), (relevant, _) = (
-        lists(hist_ptr, hist_items), lists(known_ptr, known_items), lists(test_ptr, test_items))
+    (history, lengths), (relevant, _) = lists(hist_ptr, hist_items), lists(test_ptr, test_items)
     real = np.arange(n_batches * size) < len(users)
+    # Only the real rows' training items are masked (padding rows are cut from the results).
+    real_rows = [users[b * size:(b + 1) * size] for b in range(n_batches)]
+    known_counts = np.diff(known_ptr)
+    most_seen = max(int(known_counts[rows].sum()) for rows in real_rows)
+    seen_width = 1 << max(3, (max(1, most_seen) - 1).bit_length())
     batches = []
-    for b in range(n_batches):
+    for b, own in enumerate(real_rows):
         rows = slice(b * size, (b + 1) * size)
+        seen = flat_seen(known_ptr, known_items, own, n_rows=size, n_items=n_items,
+                         width=seen_width)
         u, h, n, r, s, rel = jax.device_put((padded[rows], history[rows], lengths[rows],
-                                             real[rows], seen[rows], relevant[rows]))
+                                             real[rows], seen, relevant[rows]))
         batches.append((UserBatch(u, h, n, r, n_items), s, rel))
     context = {"users": users, "n_relevant": np.diff(test_ptr)[users].astype(np.int32),
                "n_candidates": (n_items - np.diff(known_ptr)[users]).astype(np.int32),
@@ -287,8 +293,9 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
     """A ``validate(params) -> float`` callback: ``metric@k`` of ``make_fitted(params)`` on ``valid``.
 
     Full ranking over all items with the training items masked, ranked by
-    :func:`recbench.evaluate.rank_batch` (the evaluator's masking, top-k and tie rule, so
-    validation measures what the test measures). The batches (histories, masks, validation items)
+    :func:`recbench.evaluate.rank_batch`, the function the evaluator ranks with (same masking,
+    top-k and tie rule, so validation measures what the test measures: the value equals
+    ``evaluate_ranking``'s on the same data). The batches (histories, masks, validation items)
     are built and uploaded once, here, not on every call. ``metric`` is a ranking
     :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
     """

@@ -1,14 +1,20 @@
-"""Top-k selection against a numpy reference: heavy ties, signed zeros, both selection paths."""
+"""Top-k selection against a numpy reference (heavy ties, signed zeros, both selection paths),
+and the training validator against the evaluator."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recbench.evaluate import _TOPK_MIN_ITEMS_PER_K, _top_k
+from recbench import Interactions
+from recbench.evaluate import _TOPK_MIN_ITEMS_PER_K, _top_k, evaluate_ranking, metric_label
+from recbench.train import ranking_validator
 
 
 def reference(x: np.ndarray, k: int) -> np.ndarray:
@@ -25,3 +31,51 @@ def test_top_k_matches_reference_with_ties(n_items, seed, levels, k):
     x[:, rng.integers(0, n_items, 3)] = -np.inf  # masked items
     got = np.asarray(_top_k(jnp.asarray(x), k))
     np.testing.assert_array_equal(got, reference(x, k))
+
+
+# ---------------------------------------------------------------- validator = evaluator
+
+
+@jax.jit
+def _grid_scores(user_emb, item_emb, users):
+    # Scores on a coarse grid: many exact ties, so the tie rule is exercised too.
+    return jnp.round(4 * user_emb[users] @ item_emb.T) / 4
+
+
+@dataclass(frozen=True)
+class _GridMF:
+    user_emb: jax.Array
+    item_emb: jax.Array
+
+    def score(self, batch):
+        return _grid_scores(self.user_emb, self.item_emb, batch.users)
+
+
+def _train_valid(n_users: int, n_items: int, seed: int) -> tuple[Interactions, Interactions]:
+    rng = np.random.default_rng(seed)
+    users, items, held = [], [], []
+    for u in range(n_users):
+        picked = rng.choice(n_items - 3, rng.integers(2, 30), replace=False)  # 3 items never seen
+        users.append(np.full(len(picked), u))
+        items.append(picked)
+        held.append(rng.random(len(picked)) < (0.3 if u % 7 else 0.0))  # some users: no valid
+    u, i, h = np.concatenate(users), np.concatenate(items), np.concatenate(held)
+    return (Interactions(u[~h], i[~h], n_users, n_items), Interactions(u[h], i[h], n_users, n_items))
+
+
+@pytest.mark.parametrize("batch_size", [16, 256])  # several padded batches / one
+def test_ranking_validator_equals_evaluate_ranking(registry, batch_size):
+    """Validation ranks with the evaluator's function: every digit of the metric agrees, though
+    the two batch the users differently (power-of-two vs exact batch size)."""
+    train, valid = _train_valid(70, 90, seed=1)
+    rng = np.random.default_rng(2)
+    model = _GridMF(jnp.asarray(rng.standard_normal((70, 4)), jnp.float32),
+                    jnp.asarray(rng.standard_normal((90, 4)), jnp.float32))
+    for name in ("ndcg", "auc"):  # auc needs the full ranks
+        metric = registry.spec("metric", name)
+        validate = ranking_validator(lambda params: params, train, valid, metric=metric, k=10,
+                                     batch_size=batch_size)
+        label = metric_label(metric, 10 if metric.uses_k else None)
+        want = evaluate_ranking(model, train=train, test=valid, metrics=[metric], ks=(10,),
+                                batch_size=batch_size).metrics[label]
+        assert 0 < want < 1 and validate(model) == want, label
