@@ -24,7 +24,6 @@ CHECKED = [*sorted((ROOT / "plugins" / "recbench_builtin").rglob("*.py")),
 # offenders are listed as a warning, not a failure, until the package moves to recbench.api. Remove
 # a package from here then (test_known_exceptions_are_still_needed says when).
 KNOWN_EXCEPTION_PACKAGES: tuple[str, ...] = (
-    "plugins/recbench_builtin/models/",
 )
 # Single imports excused (none today).
 KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()

@@ -45,6 +45,17 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
                     f"{r.get('error', r.get('status'))}", fg="red", err=True)
 
 
+# The default run must stay quick (about a minute on 2 CPU cores). NeuMF at its paper settings (up
+# to 300 epochs, validation every epoch) alone takes ~100 s here, near its FLOP floor, so the
+# default run trains it lighter: 10 epochs at twice the learning rate, validated every 5 (NDCG@10
+# 0.119 vs 0.123 at full settings, for a fifth of the work). The label says so in the leaderboard,
+# and the config is recorded with the trial like any other.
+DEFAULT_RUN_OVERRIDES: dict[str, Component] = {
+    "neumf": Component("neumf", {"learning_rate": 0.002, "epochs": 10, "eval_every": 5},
+                       label="neumf (light: 10 epochs)"),
+}
+
+
 def default_experiment(reg: Registry) -> Experiment:
     """Every built-in ranking model, one seed, default protocol, on the embedded dataset.
 
@@ -52,9 +63,9 @@ def default_experiment(reg: Registry) -> Experiment:
     the models whose requirements it does not meet (``unmet_requirements="skip"``), saying so.
     """
     dataset = Experiment().datasets[0]
-    models = tuple(Component(name) for name in reg.names("model")
+    models = tuple(DEFAULT_RUN_OVERRIDES.get(name, Component(name)) for name in reg.names("model")
                    if reg.get("model", name).distribution == BUILTIN_DIST
-                   and "ranking" in reg.spec("model", name).tasks)
+                   and "ranking" in reg.model(name).tasks)
     return Experiment(name="default", datasets=(dataset,), models=models)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from recbench import ModelSpec, hookimpl
+from recbench.api import ModelSpec, hookimpl
 
 from .._collect import collect_specs
 

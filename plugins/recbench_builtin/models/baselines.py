@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench import Interactions, ModelSpec, UserBatch
+from recbench.api import Interactions, ModelSpec, UserBatch
 
 
 # ------------------------------------------------------------------ random
