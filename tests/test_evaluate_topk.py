@@ -60,7 +60,8 @@ def _train_valid(n_users: int, n_items: int, seed: int) -> tuple[Interactions, I
         items.append(picked)
         held.append(rng.random(len(picked)) < (0.3 if u % 7 else 0.0))  # some users: no valid
     u, i, h = np.concatenate(users), np.concatenate(items), np.concatenate(held)
-    return (Interactions(u[~h], i[~h], n_users, n_items), Interactions(u[h], i[h], n_users, n_items))
+    return (Interactions(u[~h], i[~h], n_users, n_items),
+            Interactions(u[h], i[h], n_users, n_items))
 
 
 @pytest.mark.parametrize("batch_size", [16, 256])  # several padded batches / one
