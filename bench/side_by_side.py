@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,7 +47,7 @@ class SideBySideError(RecbenchError):
 
 @dataclass(frozen=True)
 class PeerEnv:
-    """A peer framework: what its own virtual environment holds and which runner script drives it."""
+    """A peer framework: what its own venv holds and which runner script drives it."""
 
     name: str
     requirements: tuple[str, ...]
@@ -85,7 +84,7 @@ class Work:
     peer: str
     peer_model: str
     peer_params: dict
-    quick: dict = field(default_factory=dict)  # --quick overrides: {"recbench": {...}, "peer": {...}}
+    quick: dict = field(default_factory=dict)  # --quick overrides: {"recbench"|"peer": {...}}
 
 
 WORKS = [
@@ -140,7 +139,8 @@ def ensure_peer(peer: PeerEnv, peers_dir: Path) -> Path:
     env_dir = peers_dir / peer.name
     marker = env_dir / "recbench-side-by-side.json"
     wanted = {"requirements": list(peer.requirements)}
-    if venv_python(env_dir).exists() and marker.exists() and json.loads(marker.read_text()) == wanted:
+    installed = marker.exists() and json.loads(marker.read_text()) == wanted
+    if venv_python(env_dir).exists() and installed:
         return venv_python(env_dir)
     print(f"installing {peer.name} into {env_dir}: {' '.join(peer.requirements)}", file=sys.stderr)
     if not venv_python(env_dir).exists():
@@ -225,15 +225,26 @@ def log_tail(log: Path, lines: int = 3) -> str:
     return " / ".join(text[-lines:])[-300:]
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def process_env(threads: int | None, **extra: str) -> dict[str, str]:
+    """The environment of one timed process; ``threads`` caps OpenMP/BLAS pools (torch, numpy)."""
+    env = {**os.environ, **extra}
+    if threads:
+        env.update({var: str(threads) for var in THREAD_VARS})
+    return env
+
+
 def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Path,
-                 quick: bool) -> Measured:
+                 quick: bool, threads: int | None) -> Measured:
     config = {**work.recbench_config, **(work.quick.get("recbench", {}) if quick else {})}
     split = {"name": "given", "config": {
         **{part: str(path) for part, path in files.items()},
         "exclude_unknowns": "valid" not in files}}  # the 80/20 file: as Cornac and LensKit do
     toml = run_dir / "experiment.toml"
     toml.write_text(experiment_toml(work.key, work.recbench_model, config, split))
-    env = {**os.environ, "RECBENCH_CACHE_DIR": str(run_dir / "cache")}  # cold: nothing compiled
+    env = process_env(threads, RECBENCH_CACHE_DIR=str(run_dir / "cache"))  # cold: nothing compiled
     measured = Measured(load=os.getloadavg()[0])
     log = run_dir / "output.txt"
     rc, measured.wall_s, measured.rss_mb = timed(
@@ -249,7 +260,7 @@ def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Pa
 
 
 def run_peer(work: Work, files: dict[str, Path], run_dir: Path, python: Path,
-             quick: bool) -> Measured:
+             quick: bool, threads: int | None) -> Measured:
     params = {**work.peer_params, **(work.quick.get("peer", {}) if quick else {})}
     out = run_dir / "result.json"
     cmd = [str(python), str(HERE / "peers" / PEERS[work.peer].runner), "--model", work.peer_model,
@@ -258,7 +269,7 @@ def run_peer(work: Work, files: dict[str, Path], run_dir: Path, python: Path,
         cmd += [f"--{part}", str(path)]
     measured = Measured(load=os.getloadavg()[0])
     log = run_dir / "output.txt"
-    rc, measured.wall_s, measured.rss_mb = timed(cmd, run_dir, dict(os.environ), log)
+    rc, measured.wall_s, measured.rss_mb = timed(cmd, run_dir, process_env(threads), log)
     if rc or not out.exists():
         measured.error = f"{work.peer} exit {rc}: {log_tail(log)}"
         return measured
@@ -302,15 +313,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1,
                     help="interleaved rounds; each row reports the round at the lowest load")
     ap.add_argument("--works", nargs="*", default=[],
-                    help=f"only rows whose key contains one of these ({', '.join(w.key for w in WORKS)})")
+                    help="only rows whose key contains one of these "
+                         f"({', '.join(w.key for w in WORKS)})")
     ap.add_argument("--quick", action="store_true", help="few epochs, for debugging the script")
-    ap.add_argument("--data-dir", type=Path,
-                    default=Path(os.environ.get("RECBENCH_DATA_DIR", ROOT.parent / "shared" / "datasets")),
-                    help="folder holding ml-100k [default: $RECBENCH_DATA_DIR or ../shared/datasets]")
+    default_data = os.environ.get("RECBENCH_DATA_DIR", ROOT.parent / "shared" / "datasets")
+    ap.add_argument("--data-dir", type=Path, default=Path(default_data),
+                    help="folder holding ml-100k [default: $RECBENCH_DATA_DIR or "
+                         "../shared/datasets]")
     ap.add_argument("--peers-dir", type=Path, default=Path.home() / ".cache" / "recbench-peers",
                     help="where the peers' virtual environments live")
     ap.add_argument("--out", type=Path, default=HERE / "side_by_side.md",
                     help="Markdown file for the table [default: bench/side_by_side.md]")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="set OMP/MKL/OpenBLAS thread counts for every process (torch's OpenMP "
+                         "pool spins badly on a loaded machine); default: each framework's own")
     ap.add_argument("--keep", action="store_true", help="keep the working folder (logs, files)")
     args = ap.parse_args(argv)
     works = [w for w in WORKS if not args.works or any(k in w.key for k in args.works)]
@@ -327,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             install_errors[name] = str(e)
             print(e, file=sys.stderr)
 
+    load_at_start = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     work_dir = Path(tempfile.mkdtemp(prefix="recbench-side-by-side-"))
     started = datetime.now(timezone.utc)
     try:
@@ -338,10 +355,12 @@ def main(argv: list[str] | None = None) -> int:
                 base = work_dir / f"round{round_}" / work.key
                 (base / "recbench").mkdir(parents=True)
                 (base / "peer").mkdir()
-                ours = run_recbench(work, files, base / "recbench", args.data_dir, args.quick)
+                ours = run_recbench(work, files, base / "recbench", args.data_dir, args.quick,
+                                    args.threads)
                 theirs = None
                 if work.peer in pythons:
-                    theirs = run_peer(work, files, base / "peer", pythons[work.peer], args.quick)
+                    theirs = run_peer(work, files, base / "peer", pythons[work.peer], args.quick,
+                                      args.threads)
                 pairs[work.key].append((ours, theirs))
                 print(f"round {round_}: {work.key}: recbench {cells(ours)[:3]}, "
                       f"{work.peer} {cells(theirs)[:3]}", file=sys.stderr)
@@ -365,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
               "and peak RSS are the whole process's (`/usr/bin/time -v`), cold caches; fit is "
               "what the framework itself timed. Peers: "
               + "; ".join(f"{n}: {' '.join(r)}" for n, r in versions.items())
-              + (" (--quick: few epochs, not a measurement)" if args.quick else "") + ".\n\n")
+              + (f"; OMP/MKL/OpenBLAS threads: {args.threads}" if args.threads else "")
+              + (" (--quick: few epochs, not a measurement)" if args.quick else "")
+              + f". Load average at the start: {load_at_start}.\n\n")
     text = header + table(rows) + "\n"
     print(text)
     atomic_write(args.out, lambda f: f.write(text))

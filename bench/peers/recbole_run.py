@@ -54,7 +54,7 @@ def run(model: str, files: dict[str, Path], params: dict) -> dict:
             "device": "cpu", "use_gpu": False, "seed": 0, "reproducibility": True,
             "checkpoint_dir": str(root / "saved"), "show_progress": False,
             "save_dataset": False, "save_dataloaders": False, "log_wandb": False,
-            "state": "WARNING",
+            "state": "INFO",  # per-epoch train and valid times land in the log
             **params,
         }
         config = Config(model=model, dataset=DATASET, config_dict=config_dict)
