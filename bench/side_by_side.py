@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -210,14 +211,33 @@ def parse_time_v(text: str) -> tuple[float, float]:
     return int(h or 0) * 3600 + int(m) * 60 + float(s), int(rss.group(1)) / 1024
 
 
-def timed(cmd: list[str], cwd: Path, env: dict, log: Path) -> tuple[int, float, float]:
-    """Run ``cmd`` under ``/usr/bin/time -v``: (exit code, wall s, peak RSS MB)."""
+TIMED_OUT = 124
+
+
+def timed(cmd: list[str], cwd: Path, env: dict, log: Path, timeout: float
+          ) -> tuple[int, float | None, float | None]:
+    """Run ``cmd`` under ``/usr/bin/time -v``: (exit code, wall s, peak RSS MB).
+
+    Past ``timeout`` seconds the process group it runs in is killed and the exit code is 124."""
     report = cwd / "time-v.txt"
     with open(log, "w") as out:
-        rc = subprocess.run(["/usr/bin/time", "-v", "-o", str(report), *cmd], cwd=cwd, env=env,
-                            stdout=out, stderr=subprocess.STDOUT).returncode
+        proc = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(report), *cmd], cwd=cwd,
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own group, to kill it whole
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return TIMED_OUT, None, None
     wall, rss = parse_time_v(report.read_text())
     return rc, wall, rss
+
+
+def failure(what: str, rc: int, log: Path, timeout: float) -> str:
+    if rc == TIMED_OUT:
+        return f"{what} killed after the {timeout:.0f} s limit (--timeout)"
+    return f"{what} exit {rc}: {log_tail(log)}"
 
 
 def log_tail(log: Path, lines: int = 3) -> str:
@@ -237,7 +257,7 @@ def process_env(threads: int | None, **extra: str) -> dict[str, str]:
 
 
 def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Path,
-                 quick: bool, threads: int | None) -> Measured:
+                 quick: bool, threads: int | None, timeout: float) -> Measured:
     config = {**work.recbench_config, **(work.quick.get("recbench", {}) if quick else {})}
     split = {"name": "given", "config": {
         **{part: str(path) for part, path in files.items()},
@@ -249,10 +269,10 @@ def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Pa
     log = run_dir / "output.txt"
     rc, measured.wall_s, measured.rss_mb = timed(
         [sys.executable, "-m", "recbench", "run", str(toml), "--results", str(run_dir / "results"),
-         "--data-dir", str(data_dir), "--format", "json", "-q"], run_dir, env, log)
+         "--data-dir", str(data_dir), "--format", "json", "-q"], run_dir, env, log, timeout)
     text = log.read_text()
     if rc or "[" not in text:
-        measured.error = f"recbench exit {rc}: {log_tail(log)}"
+        measured.error = failure("recbench", rc, log, timeout)
         return measured
     rows, _ = json.JSONDecoder().raw_decode(text[text.index("["):])
     measured.ndcg, measured.fit_s = float(rows[0]["ndcg@10"]), float(rows[0]["fit_s"])
@@ -260,7 +280,7 @@ def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Pa
 
 
 def run_peer(work: Work, files: dict[str, Path], run_dir: Path, python: Path,
-             quick: bool, threads: int | None) -> Measured:
+             quick: bool, threads: int | None, timeout: float) -> Measured:
     params = {**work.peer_params, **(work.quick.get("peer", {}) if quick else {})}
     out = run_dir / "result.json"
     cmd = [str(python), str(HERE / "peers" / PEERS[work.peer].runner), "--model", work.peer_model,
@@ -269,9 +289,9 @@ def run_peer(work: Work, files: dict[str, Path], run_dir: Path, python: Path,
         cmd += [f"--{part}", str(path)]
     measured = Measured(load=os.getloadavg()[0])
     log = run_dir / "output.txt"
-    rc, measured.wall_s, measured.rss_mb = timed(cmd, run_dir, process_env(threads), log)
+    rc, measured.wall_s, measured.rss_mb = timed(cmd, run_dir, process_env(threads), log, timeout)
     if rc or not out.exists():
-        measured.error = f"{work.peer} exit {rc}: {log_tail(log)}"
+        measured.error = failure(work.peer, rc, log, timeout)
         return measured
     result = json.loads(out.read_text())
     measured.ndcg, measured.fit_s = result["ndcg@10"], result["fit_s"]
@@ -327,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="set OMP/MKL/OpenBLAS thread counts for every process (torch's OpenMP "
                          "pool spins badly on a loaded machine); default: each framework's own")
+    ap.add_argument("--timeout", type=float, default=900.0,
+                    help="seconds one process may run before it is killed [default: 900]")
     ap.add_argument("--keep", action="store_true", help="keep the working folder (logs, files)")
     args = ap.parse_args(argv)
     works = [w for w in WORKS if not args.works or any(k in w.key for k in args.works)]
@@ -356,11 +378,11 @@ def main(argv: list[str] | None = None) -> int:
                 (base / "recbench").mkdir(parents=True)
                 (base / "peer").mkdir()
                 ours = run_recbench(work, files, base / "recbench", args.data_dir, args.quick,
-                                    args.threads)
+                                    args.threads, args.timeout)
                 theirs = None
                 if work.peer in pythons:
                     theirs = run_peer(work, files, base / "peer", pythons[work.peer], args.quick,
-                                      args.threads)
+                                      args.threads, args.timeout)
                 pairs[work.key].append((ours, theirs))
                 print(f"round {round_}: {work.key}: recbench {cells(ours)[:3]}, "
                       f"{work.peer} {cells(theirs)[:3]}", file=sys.stderr)
