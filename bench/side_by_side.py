@@ -368,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     work_dir = Path(tempfile.mkdtemp(prefix="recbench-side-by-side-"))
     started = datetime.now(timezone.utc)
+    command = " ".join(argv if argv is not None else sys.argv[1:])
     try:
         split_files = export_splits(work_dir, args.data_dir)
         pairs: dict[str, list[tuple[Measured, Measured | None]]] = {w.key: [] for w in works}
@@ -386,33 +387,51 @@ def main(argv: list[str] | None = None) -> int:
                 pairs[work.key].append((ours, theirs))
                 print(f"round {round_}: {work.key}: recbench {cells(ours)[:3]}, "
                       f"{work.peer} {cells(theirs)[:3]}", file=sys.stderr)
-        rows = []
-        for work in works:
-            ours, theirs = pick(pairs[work.key])
-            note = PEERS[work.peer].name if work.peer not in install_errors else \
-                f"not installed: {install_errors[work.peer][:200]}"
-            rows.append((work, ours, theirs, note))
+                # written after every pair, so a run cut short still leaves what it measured
+                text = report(args, command, started, load_at_start, works, pairs,
+                              install_errors, sorted(pythons))
+                atomic_write(args.out, lambda f: f.write(text))
     finally:
         if args.keep:
             print(f"working folder kept: {work_dir}", file=sys.stderr)
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
-
-    versions = {name: PEERS[name].requirements for name in pythons}
-    header = (f"Measured {started:%Y-%m-%d %H:%M} UTC by `python bench/side_by_side.py "
-              f"{' '.join(argv if argv is not None else sys.argv[1:])}`, on {os.cpu_count()} CPU "
-              f"cores; {args.repeats} interleaved round(s), each row from the round at the lowest "
-              "load; `load` is the 1-minute load average just before that process started. Wall "
-              "and peak RSS are the whole process's (`/usr/bin/time -v`), cold caches; fit is "
-              "what the framework itself timed. Peers: "
-              + "; ".join(f"{n}: {' '.join(r)}" for n, r in versions.items())
-              + (f"; OMP/MKL/OpenBLAS threads: {args.threads}" if args.threads else "")
-              + (" (--quick: few epochs, not a measurement)" if args.quick else "")
-              + f". Load average at the start: {load_at_start}.\n\n")
-    text = header + table(rows) + "\n"
     print(text)
-    atomic_write(args.out, lambda f: f.write(text))
     return 0
+
+
+def report(args: argparse.Namespace, command: str, started: datetime, load_at_start: str,
+           works: list[Work], pairs: dict[str, list[tuple[Measured, Measured | None]]],
+           install_errors: dict[str, str], installed: list[str]) -> str:
+    """The Markdown page: how it was measured, the table, each row's exact settings."""
+    rows = []
+    for work in works:
+        if not pairs[work.key]:
+            continue
+        ours, theirs = pick(pairs[work.key])
+        note = work.peer if work.peer not in install_errors else \
+            f"{work.peer} not installed: {install_errors[work.peer][:200]}"
+        rows.append((work, ours, theirs, note))
+    done = sum(len(p) for p in pairs.values())
+    header = (
+        f"Measured {started:%Y-%m-%d %H:%M} UTC by `python bench/side_by_side.py {command}` "
+        f"on {os.cpu_count()} CPU cores ({done} of {len(works) * args.repeats} pairs run); "
+        f"{args.repeats} interleaved round(s) (recbench, then its peer, row by row), each row "
+        "from the round at the lowest load; `load` is the 1-minute load average just before "
+        f"that process started (at the start of the run: {load_at_start}). Wall and peak RSS "
+        "are the whole process's (`/usr/bin/time -v`: imports, data loading, fit, evaluation); "
+        "cold caches means no compiled programs or parsed data kept by any framework (the OS "
+        "page cache is not dropped); fit is what the framework itself timed. Peers: "
+        + "; ".join(f"{n}: {' '.join(PEERS[n].requirements)}" for n in installed)
+        + (f"; OMP/MKL/OpenBLAS threads: {args.threads}" if args.threads else
+           "; thread pools at each framework's default")
+        + (" (--quick: few epochs, not a measurement)" if args.quick else "") + ".\n\n")
+    settings = ["", "Settings of each row (recbench model config; peer model and parameters):", ""]
+    for work in works:
+        settings.append(f"- {work.title}: recbench `{work.recbench_model}` "
+                        f"{json.dumps(work.recbench_config)}; {work.peer} `{work.peer_model}` "
+                        f"{json.dumps(work.peer_params)}; split {work.split}")
+    return header + table(rows) + "\n" + "\n".join(settings) + "\n"
 
 
 if __name__ == "__main__":
