@@ -171,8 +171,15 @@ class Protocol:
     # general-model protocol) or "train+valid" (the full prefix, as sequential protocols use).
     history: Literal["train", "train+valid"] = "train"
     binary_threshold: float = 4.0  # rating >= threshold is a positive label (task binary)
+    # Cross-validation: with folds = [0, 1, ...] every seed is split once per fold: `{fold}` in the
+    # splitter config's strings is replaced by the fold (e.g. "u{fold}.base"), or, without such a
+    # template, the config gets `fold = f` (kfold). A split's randomness depends on the seed only,
+    # so the folds of one seed are one partition.
+    folds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        check(len(set(self.folds)) == len(self.folds) and all(f >= 0 for f in self.folds),
+              f"folds must be distinct non-negative numbers, got {list(self.folds)}")
         check(len(self.ks) > 0 and all(k >= 1 for k in self.ks), f"ks must be >= 1, got {self.ks}")
         check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         check(len(self.metrics) > 0, "metrics must name at least one metric")

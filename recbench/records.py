@@ -32,6 +32,7 @@ class TrialIdentity(TypedDict):
     protocol: dict[str, Any]
     model: ModelIdentity
     seed: int
+    fold: NotRequired[int]
     recbench: str
     plugins: dict[str, str]
     recbench_code: str
@@ -91,6 +92,7 @@ class TrialRecord(TypedDict):
     dataset: str
     model: str
     seed: int
+    fold: NotRequired[int]
     status: Status
     identity: NotRequired[TrialIdentity]
     config_hash: NotRequired[str]
@@ -119,7 +121,7 @@ FAILED_KEYS = frozenset({"identity", "stage", "error", "traceback"})
 class PlannedTrial:
     """One trial of a run's plan: ``dataset`` and ``model`` are display labels, ``key`` the hash of
     ``identity`` (everything that determines the numbers), ``stored`` True when the result store
-    already holds it and the run will skip it."""
+    already holds it and the run will skip it; ``fold`` is set under ``protocol.folds``."""
 
     key: str
     dataset: str
@@ -127,6 +129,7 @@ class PlannedTrial:
     seed: int
     stored: bool
     identity: TrialIdentity
+    fold: int | None = None
 
 
 # ---------------------------------------------------------------- schema checks

@@ -94,6 +94,18 @@ class Plan:
     models: tuple[Resolved, ...]
     splitter: Resolved
     metrics: tuple[MetricSpec, ...]
+    fold_splitters: dict[int, Resolved] = field(default_factory=dict)  # protocol.folds
+
+    def splitter_for(self, fold: int | None) -> Resolved:
+        return self.splitter if fold is None else self.fold_splitters[fold]
+
+
+def fold_config(config: dict[str, Any], fold: int) -> dict[str, Any]:
+    """One fold's splitter config: ``{fold}`` in its strings replaced by the fold (given files such
+    as ``u{fold}.base``), or, without such a template, ``fold = f`` set (the ``kfold`` splitter)."""
+    templated = any(isinstance(v, str) and "{fold}" in v for v in config.values())
+    out = {k: v.replace("{fold}", str(fold)) if isinstance(v, str) else v for k, v in config.items()}
+    return out if templated else {**out, "fold": fold}
 
 
 def validate(experiment: Experiment, registry: Registry) -> Plan:
@@ -116,12 +128,15 @@ def validate(experiment: Experiment, registry: Registry) -> Plan:
                                   f"{seen[ident]}; give one of them another config or remove it")
             seen[ident] = r.where
     splitter = resolve(registry, "splitter", p.split, "protocol.split")
+    fold_splitters = {
+        f: resolve(registry, "splitter", Component(p.split.name, fold_config(p.split.config, f)),
+                   f"protocol.split (fold {f})") for f in p.folds}
     metrics = tuple(registry.spec("metric", name) for name in p.metrics)
     for spec in metrics:
         if spec.task != p.task:
             raise ConfigError(f"protocol.metrics: {spec.name!r} is a {spec.task} metric but the "
                               f"protocol's task is {p.task!r}")
-    return Plan(datasets, models, splitter, metrics)
+    return Plan(datasets, models, splitter, metrics, fold_splitters)
 
 
 def open_dataset(spec: Any, cfg: Any, ctx: LoadContext) -> Dataset:
@@ -200,21 +215,23 @@ class Runner:
             self.skipped.append(reason)
         return models
 
-    def make_split(self, ds: Dataset, seed: int) -> Split:
-        s = self.plan_.splitter
+    def make_split(self, ds: Dataset, seed: int, fold: int | None = None) -> Split:
+        s = self.plan_.splitter_for(fold)
         data = ds if s.spec.takes_dataset else ds.interactions
         return s.spec.split(data, s.config, derive_rng(seed, "split", ds.name, ds.checksum))
 
     # ------------------------------------------------------------------ plan
 
-    def identity(self, d: Resolved, checksum: str, m: Resolved, seed: int) -> TrialIdentity:
+    def identity(self, d: Resolved, checksum: str, m: Resolved, seed: int,
+                 fold: int | None = None) -> TrialIdentity:
         p = self.experiment.protocol
         plugins = {f"{kind}:{name}": self._plugin_version(kind, name) for kind, name in
                    [("model", m.name), ("dataset", d.name), ("splitter", p.split.name),
                     *(("metric", name) for name in p.metrics)]}
-        return {
+        ident: TrialIdentity = {
             "dataset": {**d.identity(), "checksum": checksum},  # type: ignore[typeddict-item]
-            "protocol": to_dict(p),
+            # Without the folds list: a trial's own fold is below, so adding folds reuses trials.
+            "protocol": {k: v for k, v in to_dict(p).items() if k != "folds"},
             "model": m.identity(),  # type: ignore[typeddict-item]
             "seed": seed,
             "recbench": __version__,
@@ -223,6 +240,9 @@ class Runner:
             "plugins": plugins,
             "recbench_code": self.core_code,
         }
+        if fold is not None:  # absent without folds, so those keys are what they always were
+            ident["fold"] = fold
+        return ident
 
     def _plugin_version(self, kind: str, name: str) -> str:
         entry = self.registry.get(kind, name)
@@ -230,12 +250,18 @@ class Runner:
 
     def planned(self, d: Resolved, ds: Dataset, models: list[Resolved]) -> list[PlannedTrial]:
         out = []
-        for seed in self.experiment.seeds:
+        for seed, fold in self.replicates():
             for m in models:
-                ident = self.identity(d, ds.checksum, m, seed)
+                ident = self.identity(d, ds.checksum, m, seed, fold)
                 key = config_hash(ident)[:32]
-                out.append(PlannedTrial(key, d.label, m.label, seed, self.store.has(key), ident))
+                out.append(PlannedTrial(key, d.label, m.label, seed, self.store.has(key), ident,
+                                        fold))
         return out
+
+    def replicates(self) -> list[tuple[int, int | None]]:
+        """(seed, fold) of every split: each seed once, or once per fold of protocol.folds."""
+        folds = self.experiment.protocol.folds or (None,)
+        return [(seed, fold) for seed in self.experiment.seeds for fold in folds]
 
     def prepare(self) -> list[tuple[Resolved, list[Resolved], list[PlannedTrial]]]:
         """Load and check each dataset, one in memory at a time; last first, so the first stays
@@ -265,9 +291,10 @@ class Runner:
                     self._held = None  # all stored: the data kept from the checks is not needed
                     continue
                 ds = self._dataset(d)
-                for seed in self.experiment.seeds:
-                    seed_todo = [t for t in todo if t.seed == seed]
-                    for record in self._run_seed(ds, seed, models, seed_todo, done, len(trials)):
+                for seed, fold in self.replicates():
+                    seed_todo = [t for t in todo if (t.seed, t.fold) == (seed, fold)]
+                    for record in self._run_seed(ds, seed, fold, models, seed_todo, done,
+                                                 len(trials)):
                         done += 1
                         self.on_trial(record, done, len(trials))
                 del ds  # one dataset in memory at a time
@@ -283,13 +310,13 @@ class Runner:
         del held  # not this one: released before loading
         return self.load_dataset(d)
 
-    def _run_seed(self, ds: Dataset, seed: int, models: list[Resolved],
+    def _run_seed(self, ds: Dataset, seed: int, fold: int | None, models: list[Resolved],
                   todo: list[PlannedTrial], done: int, total: int) -> Iterator[TrialRecord]:
         if not todo:
             return
         by_label = {m.label: m for m in models}
         try:
-            split = self.make_split(ds, seed)
+            split = self.make_split(ds, seed, fold)
         except Exception as e:  # noqa: BLE001 - recorded on each trial of this seed
             for t in todo:
                 record = self._store(failed_record(t, e, "splitting the data"), {}, t)
@@ -297,7 +324,8 @@ class Runner:
                 yield record
             return
         for i, t in enumerate(todo):
-            self.progress(done + i, total, f"{t.dataset} / {t.model} / seed {seed}")
+            where = f"seed {seed}" + ("" if fold is None else f" fold {fold}")
+            self.progress(done + i, total, f"{t.dataset} / {t.model} / {where}")
             record, per_user = self.run_trial(ds, split, by_label[t.model], t)
             record = self._store(record, per_user, t)
             self._call_hook("trial_finished", record=record)
@@ -431,8 +459,11 @@ def _with_valid(split: Split) -> Interactions:
 
 
 def base_record(trial: PlannedTrial) -> TrialRecord:
-    return {"key": trial.key, "dataset": trial.dataset, "model": trial.model, "seed": trial.seed,
-            "status": "failed", "identity": trial.identity}
+    record: TrialRecord = {"key": trial.key, "dataset": trial.dataset, "model": trial.model,
+                           "seed": trial.seed, "status": "failed", "identity": trial.identity}
+    if trial.fold is not None:
+        record["fold"] = trial.fold
+    return record
 
 
 def failed_record(trial: PlannedTrial, error: BaseException, stage: str) -> TrialRecord:

@@ -344,3 +344,37 @@ def test_each_dataset_is_loaded_once_per_check_and_unmet_models_can_be_skipped(t
     assert runner.skipped == ["model 'spy-needs-users' needs user_features, which dataset "
                               "'counted' does not have"]
     assert len(spy.fits) == 2
+
+
+def test_folds_split_each_seed_into_one_partition_and_average_in_the_leaderboard(registry, tmp_path):
+    from recbench.report import leaderboard
+
+    exp = experiment(folds=[0, 1, 2], split={"name": "kfold", "config": {"k": 3}})
+    runner = Runner(exp, registry, RunOptions(tmp_path / "r"))
+    ds = runner.load_dataset(runner.plan_.datasets[0])
+    tests = [runner.make_split(ds, 0, fold).test for fold in (0, 1, 2)]
+    pairs = [set(zip(t.user.tolist(), t.item.tolist())) for t in tests]
+    assert not (pairs[0] & pairs[1]) and not (pairs[0] & pairs[2]) and not (pairs[1] & pairs[2])
+    assert sum(map(len, pairs)) == len(ds.interactions)  # the folds of seed 0 cover every row
+    records = runner.run()
+    assert sorted((r["seed"], r["fold"]) for r in records if r["model"] == "random") == [
+        (s, f) for s in (0, 1) for f in (0, 1, 2)]
+    assert all(r["identity"]["fold"] == r["fold"] for r in records)
+    board = leaderboard(records)
+    assert list(board["seeds"]) == [6, 6]  # 2 seeds x 3 folds, one row per model
+
+
+def test_fold_templates_fill_given_file_names_and_keys_without_folds_have_no_fold():
+    from recbench.runner import fold_config
+
+    assert fold_config({"train": "u{fold}.base", "test": "u{fold}.test"}, 3) == {
+        "train": "u3.base", "test": "u3.test"}
+    assert fold_config({"k": 5, "fold": 0}, 2) == {"k": 5, "fold": 2}
+    with pytest.raises(ConfigError, match="folds must be distinct"):
+        experiment(folds=[1, 1])
+
+
+def test_a_trial_without_folds_has_no_fold_in_its_identity(registry, tmp_path):
+    records = Runner(experiment(), registry, RunOptions(tmp_path / "r")).run()
+    assert all("fold" not in r and "fold" not in r["identity"] for r in records)
+    assert all("folds" not in r["identity"]["protocol"] for r in records)

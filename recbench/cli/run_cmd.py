@@ -27,6 +27,11 @@ from .common import (EXIT_TRIALS_FAILED, cache_dir, console, enable_compilation_
 FORMATS = ["table", "markdown", "csv", "json"]
 
 
+def replicate(record: TrialRecord) -> str:
+    """``seed S``, or ``seed S fold F`` under protocol.folds."""
+    return f"seed {record['seed']}" + (f" fold {record['fold']}" if "fold" in record else "")
+
+
 def _print_board(records: list[dict], fmt: str, title: str) -> None:
     board = leaderboard(records)
     if board.empty:
@@ -41,7 +46,7 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
         click.echo(board.to_json(orient="records", indent=1))
     failed = [r for r in records if r.get("status") != "ok"]
     for r in failed:
-        click.secho(f"failed: {r['dataset']} / {r['model']} / seed {r['seed']}: "
+        click.secho(f"failed: {r['dataset']} / {r['model']} / {replicate(r)}: "
                     f"{r.get('error', r.get('status'))}", fg="red", err=True)
 
 
@@ -160,7 +165,7 @@ def _progress(err: Any, quiet: bool) -> Iterator[tuple[Callable[[int, int, str],
 def _trial_line_printer(verbose: bool) -> Callable[[TrialRecord, int, int], None]:
     """One line per finished trial: where, the key metric, the fit time (stderr, flushed)."""
     def show(record: TrialRecord, done: int, total: int) -> None:
-        where = f"[{done}/{total}] {record['dataset']} / {record['model']} / seed {record['seed']}"
+        where = f"[{done}/{total}] {record['dataset']} / {record['model']} / {replicate(record)}"
         if record["status"] != "ok":
             click.echo(f"{where}: failed: {record.get('error', '')}".splitlines()[0], err=True)
             return

@@ -24,7 +24,7 @@ COUNT_COLUMNS = {"users_evaluated": "users", "users_excluded": "excluded"}
 def setup_of(record: dict[str, Any]) -> str:
     """A short hash of everything that made a trial except its seed: trials average over seeds only
     when they share it."""
-    identity = {k: v for k, v in record.get("identity", {}).items() if k != "seed"}
+    identity = {k: v for k, v in record.get("identity", {}).items() if k not in ("seed", "fold")}
     return config_hash(identity)[:8]
 
 
