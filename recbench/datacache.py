@@ -7,6 +7,7 @@ and a JSON header: names, metadata). An entry's key is the hash of
 - ``spec.fingerprint(cfg, ctx)``: the content hash of the source files (the plugin's part), and
 - :func:`loader_code_digest`: the sha256 of the source of the module that defines ``spec.load`` and
   of the modules of the same package it takes names from (e.g. ``files.py`` and its ``_tables.py``),
+- :func:`recbench.provenance.core_code`: recbench's own code (its file reading and decoding),
 
 so a changed file or a changed parser never serves an old parse, and plugins need no version
 counter of their own. Entries are written with :func:`recbench.fileio.atomic_write`; a damaged
@@ -30,6 +31,7 @@ import scipy.sparse as sp
 from .config import config_hash, to_dict
 from .data import Dataset, FeatureTable, Interactions
 from .fileio import atomic_write, file_sha256
+from .provenance import core_code
 from .specs import DatasetSpec, LoadContext
 
 FORMAT = 2
@@ -88,7 +90,9 @@ def load(spec: DatasetSpec, cfg: Any, ctx: LoadContext) -> Dataset:
         return spec.load(cfg, ctx)
     key = config_hash({"format": FORMAT, "name": spec.name, "config": to_dict(cfg),
                        "source": spec.fingerprint(cfg, ctx),
-                       "code": loader_code_digest(spec)})[:24]
+                       "code": loader_code_digest(spec),
+                       # recbench's own reading code (fileio's decoding, missing values) too
+                       "recbench_code": core_code()})[:24]
     path = Path(ctx.cache_dir) / "datasets" / f"{spec.name}-{key}.npz"
     try:
         return read(path)

@@ -33,6 +33,7 @@ class TrialIdentity(TypedDict):
     model: ModelIdentity
     seed: int
     fold: NotRequired[int]
+    split_inputs: NotRequired[str]
     recbench: str
     plugins: dict[str, str]
     recbench_code: str

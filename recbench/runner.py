@@ -242,11 +242,16 @@ class Runner:
         }
         if fold is not None:  # absent without folds, so those keys are what they always were
             ident["fold"] = fold
+        s = self.plan_.splitter_for(fold)
+        if s.spec.fingerprint is not None:  # the content of the files a split reads
+            ident["split_inputs"] = s.spec.fingerprint(s.config)
         return ident
 
     def _plugin_version(self, kind: str, name: str) -> str:
         entry = self.registry.get(kind, name)
-        return f"{entry.distribution} {entry.version} code {entry.code}"
+        # A --plugin file's distribution is its path: where it lies must not change the key.
+        dist = "file" if entry.distribution.startswith("file:") else entry.distribution
+        return f"{dist} {entry.version} code {entry.code}"
 
     def planned(self, d: Resolved, ds: Dataset, models: list[Resolved]) -> list[PlannedTrial]:
         out = []

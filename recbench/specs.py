@@ -248,6 +248,9 @@ class SplitterSpec:
 
     With ``takes_dataset=True`` the first argument is the whole :class:`Dataset` instead (original
     ids, features, side columns), for splits defined outside the interactions, e.g. given files.
+    ``fingerprint(config) -> str``, when given, is a content hash of the inputs the config names
+    (e.g. the sha256 of given split files): it goes into every trial's key, so changed files are
+    never served the numbers of the old ones.
     """
 
     name: str
@@ -255,6 +258,7 @@ class SplitterSpec:
     config: type = NoConfig
     description: str = ""
     takes_dataset: bool = False
+    fingerprint: Callable[[Any], str] | None = None
 
 
 # ---------------------------------------------------------------- metrics

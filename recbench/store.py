@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -136,14 +137,17 @@ class ResultStore:
         """Move a damaged record (and its per-user file) to quarantine/; report where it went."""
         self._verified.pop(key or "", None)
         self.quarantine.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S")
+        # Nanoseconds and the process id: two set-asides never pick one name (never overwritten).
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}.{time.time_ns() % 10**9:09d}-{os.getpid()}"
         moved = self.quarantine
         companions = sorted(self.trials.glob(f"{key}*.npz")) if key else []
         for src in [path, *companions]:
-            if src.exists():
-                dest = self.quarantine / f"{src.parent.name}-{stamp}-{src.name}"
+            dest = self.quarantine / f"{src.parent.name}-{stamp}-{src.name}"
+            try:
                 shutil.move(str(src), dest)  # within one store: a rename
-                moved = dest if src == path else moved
+            except FileNotFoundError:  # absent, or another process set it aside first
+                continue
+            moved = dest if src == path else moved
         message = f"{path}: {why} (moved to {moved})"
         self.unreadable.append(message)
         log.warning("unreadable stored record %s", message)
@@ -160,7 +164,11 @@ class ResultStore:
         if self.has(key):
             return "already stored"
         if record["status"] != "ok":
-            atomic_write(self.failed / f"{key}.json", lambda f: json.dump(record, f, indent=1))
+            failed = self.failed / f"{key}.json"
+            atomic_write(failed, lambda f: json.dump(record, f, indent=1))
+            if self.has(key):  # another run stored its success meanwhile: no failure to report
+                failed.unlink(missing_ok=True)
+                return "already stored"
             return "stored"
         npz: Path | None = None
         if per_user:

@@ -361,7 +361,8 @@ def test_folds_split_each_seed_into_one_partition_and_average_in_the_leaderboard
         (s, f) for s in (0, 1) for f in (0, 1, 2)]
     assert all(r["identity"]["fold"] == r["fold"] for r in records)
     board = leaderboard(records)
-    assert list(board["seeds"]) == [6, 6]  # 2 seeds x 3 folds, one row per model
+    assert list(board["seeds"]) == [2, 2] and list(board["folds"]) == [3, 3]  # one row per model
+    assert list(board["runs"]) == [6, 6]
 
 
 def test_fold_templates_fill_given_file_names_and_keys_without_folds_have_no_fold():

@@ -20,7 +20,7 @@ from recbench.runner import RunOptions, Runner
 from recbench.store import ResultStore
 
 TINY = {"n_users": 60, "n_items": 30, "mean_per_user": 8}
-TRIAL_FIELDS = {"key", "dataset", "model", "seed", "stored", "identity"}
+TRIAL_FIELDS = {"key", "dataset", "model", "seed", "fold", "stored", "identity"}
 
 
 def experiment(*models: Component) -> Experiment:

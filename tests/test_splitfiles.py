@@ -122,3 +122,18 @@ def test_given_files_may_be_compressed_and_carry_a_bom(tmp_path):
     (tmp_path / "test.tsv").write_bytes("1\t20\n".encode("utf-16"))
     s = given(ds, GivenConfig(str(tmp_path / "train.tsv.gz"), str(tmp_path / "test.tsv")), None)
     assert (len(s.train), len(s.test)) == (2, 1)
+
+
+def test_changed_split_files_are_new_trials_not_old_numbers(tmp_path):
+    synthetic = Component("synthetic", {"n_users": 60, "n_items": 40, "mean_per_user": 8})
+    r = runner(tmp_path, Component("ratio", {"ratios": [0.8, 0.2]}), synthetic)
+    ds = r.load_dataset(r.plan_.datasets[0])
+    export(ds, r.make_split(ds, 0), tmp_path / "split")
+    split = Component("given", {"train": str(tmp_path / "split" / "train.tsv"),
+                                "test": str(tmp_path / "split" / "test.tsv")})
+    [first] = runner(tmp_path, split, synthetic).run()
+    export(ds, r.make_split(ds, 1), tmp_path / "split")  # same paths, other rows
+    [second] = runner(tmp_path, split, synthetic).run()
+    assert first["identity"]["split_inputs"] != second["identity"]["split_inputs"]
+    assert first["key"] != second["key"]
+    assert first["provenance"]["split_fingerprint"] != second["provenance"]["split_fingerprint"]

@@ -27,6 +27,20 @@ from .common import (EXIT_TRIALS_FAILED, cache_dir, console, enable_compilation_
 FORMATS = ["table", "markdown", "csv", "json"]
 
 
+def current_failures(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The failed trials not superseded by a later success of the same dataset, model, seed and
+    fold (e.g. a failure fixed by a code change, which gives the trial a new key)."""
+    def where(r: TrialRecord) -> tuple:
+        return r["dataset"], r["model"], r["seed"], r.get("fold")
+
+    latest_ok: dict[tuple, str] = {}
+    for r in records:
+        if r.get("status") == "ok":
+            latest_ok[where(r)] = max(latest_ok.get(where(r), ""), r.get("started", ""))
+    return [r for r in records if r.get("status") != "ok"
+            and not latest_ok.get(where(r), "") > r.get("started", "")]
+
+
 def replicate(record: TrialRecord) -> str:
     """``seed S``, or ``seed S fold F`` under protocol.folds."""
     return f"seed {record['seed']}" + (f" fold {record['fold']}" if "fold" in record else "")
@@ -44,8 +58,7 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
         click.echo(board.to_csv(index=False), nl=False)
     else:
         click.echo(board.to_json(orient="records", indent=1))
-    failed = [r for r in records if r.get("status") != "ok"]
-    for r in failed:
+    for r in current_failures(records):
         click.secho(f"failed: {r['dataset']} / {r['model']} / {replicate(r)}: "
                     f"{r.get('error', r.get('status'))}", fg="red", err=True)
 

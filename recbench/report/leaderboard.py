@@ -45,6 +45,8 @@ def trial_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         if len(setups[(r["dataset"], model)]) > 1:
             model = f"{model} [{setup_of(r)}]"
         row = {"dataset": r["dataset"], "model": model, "seed": r["seed"]}
+        if "fold" in r:
+            row["fold"] = r["fold"]
         row.update(r["metrics"])
         # Absent values (e.g. users on a rating task) are left out: they become NaN, shown "-".
         found = {**r.get("timings", {}), **r.get("counts", {})}
@@ -63,7 +65,9 @@ def directions(records: Iterable[dict[str, Any]]) -> dict[str, bool]:
 
 
 def leaderboard(records: Iterable[dict[str, Any]], sort_by: str | None = None) -> pd.DataFrame:
-    """Aggregate over seeds. Columns: dataset, model, seeds, then ``<metric>``/``<metric>_std``.
+    """Aggregate over seeds (and folds). Columns: dataset, model, seeds (distinct seeds), folds
+    (distinct folds, only under protocol.folds), runs (trials averaged), then
+    ``<metric>``/``<metric>_std``.
 
     Rows are sorted per dataset by ``sort_by`` (default: the first metric), best first by the
     metric's declared direction; a column of unknown direction (records written before directions
@@ -73,11 +77,15 @@ def leaderboard(records: Iterable[dict[str, Any]], sort_by: str | None = None) -
     frame = trial_frame(records)
     if frame.empty:
         return frame
-    values = [c for c in frame.columns if c not in ("dataset", "model", "seed")]
+    values = [c for c in frame.columns if c not in ("dataset", "model", "seed", "fold")]
     grouped = frame.groupby(["dataset", "model"], sort=False)
     mean = grouped[values].mean()
     std = grouped[values].std(ddof=1).fillna(0.0).add_suffix("_std")
-    out = pd.concat([grouped.size().rename("seeds"), mean, std], axis=1).reset_index()
+    replicates = [grouped["seed"].nunique().rename("seeds")]
+    if "fold" in frame:
+        replicates.append(grouped["fold"].nunique().rename("folds"))
+    replicates.append(grouped.size().rename("runs"))
+    out = pd.concat([*replicates, mean, std], axis=1).reset_index()
     key = sort_by or next((c for c in values if c not in COST_COLUMNS and c not in COUNT_COLUMNS),
                           values[0])
     higher = directions(records).get(key)
@@ -88,8 +96,21 @@ def leaderboard(records: Iterable[dict[str, Any]], sort_by: str | None = None) -
 
 
 def _metric_columns(board: pd.DataFrame) -> list[str]:
-    return [c for c in board.columns if c not in ("dataset", "model", "seeds")
+    return [c for c in board.columns if c not in ("dataset", "model", *REPLICATE_COLUMNS)
             and not c.endswith("_std")]
+
+
+REPLICATE_COLUMNS = ("seeds", "folds", "runs")
+
+
+def _replicates_header(board: pd.DataFrame) -> str:
+    return "seeds × folds" if "folds" in board else "seeds"
+
+
+def _replicates(board: pd.DataFrame, i: int) -> str:
+    if "folds" in board:
+        return f"{board.at[i, 'seeds']} × {board.at[i, 'folds']}"
+    return str(board.at[i, "seeds"])
 
 
 def _cell(board: pd.DataFrame, i: int, col: str) -> str:
@@ -99,7 +120,7 @@ def _cell(board: pd.DataFrame, i: int, col: str) -> str:
     if col in COUNT_COLUMNS:
         return f"{mean:.0f}"
     digits = 2 if col in COST_COLUMNS else 4
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if board.at[i, "seeds"] > 1 else "")
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if board.at[i, "runs"] > 1 else "")
 
 
 def _header(col: str) -> str:
@@ -109,20 +130,20 @@ def _header(col: str) -> str:
 def to_rich_table(board: pd.DataFrame, title: str = "leaderboard") -> Table:
     table = Table(title=title)
     cols = _metric_columns(board)
-    for name in ["dataset", "model", "seeds", *map(_header, cols)]:
+    for name in ["dataset", "model", _replicates_header(board), *map(_header, cols)]:
         table.add_column(name, justify="left" if name in ("dataset", "model") else "right")
     for i in range(len(board)):
-        table.add_row(board.at[i, "dataset"], board.at[i, "model"], str(board.at[i, "seeds"]),
+        table.add_row(board.at[i, "dataset"], board.at[i, "model"], _replicates(board, i),
                       *(_cell(board, i, c) for c in cols))
     return table
 
 
 def to_markdown(board: pd.DataFrame) -> str:
     cols = _metric_columns(board)
-    head = ["dataset", "model", "seeds", *map(_header, cols)]
+    head = ["dataset", "model", _replicates_header(board), *map(_header, cols)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i in range(len(board)):
-        cells = [board.at[i, "dataset"], board.at[i, "model"], str(board.at[i, "seeds"]),
+        cells = [board.at[i, "dataset"], board.at[i, "model"], _replicates(board, i),
                  *(_cell(board, i, c) for c in cols)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -29,6 +29,8 @@ from recbench.api import (
     SplitterSpec,
     check,
     decode_text,
+    digest_bytes,
+    file_sha256,
     read_bytes,
     to_dict,
 )
@@ -136,8 +138,21 @@ def given(ds: Dataset, cfg: GivenConfig, rng: np.random.Generator) -> Split:
                  protocol=protocol)
 
 
+def files_fingerprint(cfg: GivenConfig) -> str:
+    """sha256 of the split files' contents: regenerated files are new trials, not old numbers."""
+    parts = []
+    for name in PARTS:
+        path = getattr(cfg, name)
+        if path:
+            try:
+                parts.append(f"{name}={file_sha256(Path(path), decompressed=True)}")
+            except OSError as e:
+                raise DataError(f"given split: cannot read {name} file {path}: {e}") from None
+    return digest_bytes("\n".join(parts).encode())
+
+
 SPECS: list[SplitterSpec] = [
     SplitterSpec("given", given, GivenConfig,
                  "the split defined by files of original ids (published splits, other frameworks)",
-                 takes_dataset=True),
+                 takes_dataset=True, fingerprint=files_fingerprint),
 ]
