@@ -137,3 +137,21 @@ def test_changed_split_files_are_new_trials_not_old_numbers(tmp_path):
     assert first["identity"]["split_inputs"] != second["identity"]["split_inputs"]
     assert first["key"] != second["key"]
     assert first["provenance"]["split_fingerprint"] != second["provenance"]["split_fingerprint"]
+
+
+def test_given_files_per_fold_average_into_one_leaderboard_row(tmp_path):
+    from recbench.report import leaderboard
+
+    synthetic = Component("synthetic", {"n_users": 60, "n_items": 40, "mean_per_user": 8})
+    r = runner(tmp_path, Component("ratio", {"ratios": [0.8, 0.2]}), synthetic)
+    ds = r.load_dataset(r.plan_.datasets[0])
+    for fold in (1, 2):
+        export(ds, r.make_split(ds, fold), tmp_path / f"split{fold}")
+    split = Component("given", {"train": str(tmp_path / "split{fold}" / "train.tsv"),
+                                "test": str(tmp_path / "split{fold}" / "test.tsv")})
+    exp = Experiment(datasets=(synthetic,), models=(Component("most-popular"),),
+                     protocol=Protocol(split=split, folds=(1, 2), preprocess=Preprocess(dedup="none")))
+    records = Runner(exp, REGISTRY, RunOptions(tmp_path / "results")).run()
+    assert [r["identity"]["split_inputs"] for r in records][0] != records[1]["identity"]["split_inputs"]
+    board = leaderboard(records)
+    assert len(board) == 1 and board.at[0, "folds"] == 2 and board.at[0, "runs"] == 2

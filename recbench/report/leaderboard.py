@@ -22,9 +22,12 @@ COUNT_COLUMNS = {"users_evaluated": "users", "users_excluded": "excluded"}
 
 
 def setup_of(record: dict[str, Any]) -> str:
-    """A short hash of everything that made a trial except its seed: trials average over seeds only
-    when they share it."""
-    identity = {k: v for k, v in record.get("identity", {}).items() if k not in ("seed", "fold")}
+    """A short hash of everything that made a trial except its seed (and fold): trials average over
+    seeds and folds only when they share it."""
+    identity = record.get("identity", {})
+    # Each fold reads its own files, so under folds the files' hash varies like the fold does.
+    per_replicate = ("seed", "fold", "split_inputs") if "fold" in identity else ("seed",)
+    identity = {k: v for k, v in identity.items() if k not in per_replicate}
     return config_hash(identity)[:8]
 
 
