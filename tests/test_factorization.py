@@ -14,7 +14,7 @@ from recbench.errors import ConfigError, ModelError
 from recbench.evaluate import evaluate_ranking
 from recbench.random import derive_rng
 from recbench.specs import ModelContext
-from recbench.split import RatioConfig, ratio
+from recbench_builtin.splitting.protocols import RatioConfig, ratio
 from recbench.train import (
     bucket_size,
     csr_positives,

@@ -11,7 +11,7 @@ from recbench import Interactions, ModelContext, UserBatch
 from recbench.config import from_mapping
 from recbench.errors import ConfigError
 from recbench.evaluate import evaluate_ranking, padded_lists
-from recbench.split import RatioConfig, ratio
+from recbench_builtin.splitting.protocols import RatioConfig, ratio
 from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
 from recbench_builtin.metrics import METRICS
 from recbench_builtin.models.baselines import MostPopularModel

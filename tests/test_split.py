@@ -346,9 +346,3 @@ def test_ml100k_ratio_811_sizes():
     s = leave_last_out(x, LeaveLastOutConfig(), np.random.default_rng(0))
     assert (len(s.train), len(s.valid), len(s.test)) == (98_114, 943, 943)
 
-
-def test_old_core_path_still_reexports_the_plugin_splitters():
-    # recbench.split is kept only until its last importers migrate to recbench_builtin.splitting.
-    import recbench.split as old
-
-    assert old.ratio is ratio and old.SPLITTERS is SPECS and old.part_sizes is part_sizes
