@@ -41,6 +41,7 @@ CSR structure (int32-safe at any size).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import statistics
 import time
@@ -56,6 +57,9 @@ import optax
 from .data import Interactions
 from .errors import ModelError
 from .specs import MetricSpec
+
+# One line per validated epoch (loss and validation metric); `recbench run -v` shows them.
+log = logging.getLogger("recbench.train")
 
 LossFn = Callable[[Any, dict[str, jax.Array], jax.Array, Any], jax.Array]
 
@@ -454,6 +458,7 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
             raise ModelError(f"validation after epoch {epoch} failed: {e}") from e
         valid_s += time.perf_counter() - t
         validation.append((epoch, value))
+        log.info("epoch %d: loss %.5f, validation %.5f", epoch, loss, value)
         if not math.isfinite(value):
             raise ModelError(f"training diverged: the validation metric after epoch {epoch} is "
                              f"{value}; lower the learning rate or raise the regularisation")

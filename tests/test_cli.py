@@ -139,3 +139,18 @@ def test_a_dataset_that_cannot_load_stops_the_run_with_one_line(tmp_path, capsys
     assert not (tmp_path / "r" / "trials").exists()
     assert main(["run", str(exp), "--results", str(tmp_path / "r"), "--traceback"]) == 1
     assert "Traceback" in capsys.readouterr().err  # --traceback also after the subcommand
+
+
+def test_verbose_run_shows_each_validated_epoch_and_binary_runs_show_the_constant_reference(
+        tmp_path, capsys):
+    exp = tmp_path / "e.toml"
+    exp.write_text('[[datasets]]\nname = "synthetic"\nconfig = { n_users = 60, n_items = 40, mean_per_user = 8 }\n'
+                   '[[models]]\nname = "bpr"\nconfig = { epochs = 2, factors = 4 }\n')
+    assert main(["run", str(exp), "--results", str(tmp_path / "r"), "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 1: loss " in err and "epoch 2: loss " in err and ", validation " in err
+    exp.write_text('[[datasets]]\nname = "synthetic"\nconfig = { n_users = 60, n_items = 40, mean_per_user = 8 }\n'
+                   '[[models]]\nname = "random"\n[protocol]\ntask = "binary"\n'
+                   'metrics = ["log_loss", "accuracy"]\n')
+    assert main(["run", str(exp), "--results", str(tmp_path / "b")]) == 0
+    assert "log loss ln 2 = 0.6931" in capsys.readouterr().err

@@ -58,6 +58,9 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
         click.echo(board.to_csv(index=False), nl=False)
     else:
         click.echo(board.to_json(orient="records", indent=1))
+    if any(k.startswith("log_loss") for r in records for k in r.get("metrics", {})):
+        click.echo("reference: a constant prediction of 0.5 has log loss ln 2 = 0.6931; `random` "
+                   "predicts the training positive rate, the best constant", err=True)
     for r in current_failures(records):
         click.secho(f"failed: {r['dataset']} / {r['model']} / {replicate(r)}: "
                     f"{r.get('error', r.get('status'))}", fg="red", err=True)
