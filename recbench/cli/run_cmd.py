@@ -154,11 +154,24 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
 TRAINING_LOGGER = "recbench.train"  # where the training loop reports each validation
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged (not when the handler was made),
+    so a redirected or captured stderr gets the lines too."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def _show_training_log() -> None:
     """-v: per-epoch validation lines of the shared training loop, on stderr."""
     logger = logging.getLogger(TRAINING_LOGGER)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderr()
         handler.setFormatter(logging.Formatter("  %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
