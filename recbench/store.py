@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -81,11 +82,15 @@ class ResultStore:
         path = self.trials / name
         try:
             data = path.read_bytes()
+        except OSError as e:  # permissions, I/O: the file may be fine, so it stays where it is
+            raise StoreError(f"stored trial {key}: its per-user file {path} could not be read "
+                             f"({e}); fix access to the results directory") from None
+        try:
             if "per_user_sha256" in files and digest_bytes(data) != files["per_user_sha256"]:
                 raise _Damaged(f"per-user file {path} does not match the sha256 in its record")
             with np.load(io.BytesIO(data)) as z:
                 return {n.replace("_at_", "@"): z[n] for n in z.files}
-        except (OSError, ValueError, _Damaged) as e:
+        except (OSError, ValueError, zipfile.BadZipFile, _Damaged) as e:
             where = self._set_aside(self.trials / f"{key}.json", str(e), key)
             raise StoreError(f"stored trial {key}: {e}; moved to {where}; run the experiment again "
                              f"to recompute it") from None
@@ -115,7 +120,10 @@ class ResultStore:
             if not isinstance(record, dict) or record.get("key") != key:
                 raise _Damaged("not a trial record of this key")
             self._check_files(record)
-        except (OSError, ValueError, _Damaged) as e:
+        except OSError as e:  # permissions, I/O: the file may be fine, so it stays where it is
+            raise StoreError(f"stored trial {path} could not be read ({e}); fix access to the "
+                             f"results directory and run again") from None
+        except (ValueError, _Damaged) as e:
             where = self._set_aside(path, str(e), key)
             raise StoreError(f"stored trial {path} was unreadable ({e}); moved to {where}; the "
                              f"next run re-runs it") from None

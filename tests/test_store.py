@@ -142,3 +142,25 @@ def test_a_run_reruns_a_trial_whose_record_was_truncated(tmp_path):
     assert again["status"] == "ok" and again["metrics"] == first["metrics"]
     assert json.loads(path.read_text())["key"] == first["key"]
     assert list((tmp_path / "quarantine").glob("*.json"))
+
+
+def test_a_record_that_cannot_be_read_for_now_is_left_in_place(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    ResultStore(tmp_path).put(ok(), PER_USER)
+    real_read_text, real_read_bytes = Path.read_text, Path.read_bytes
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    store = ResultStore(tmp_path)
+    with pytest.raises(StoreError, match="could not be read"):
+        store.get("k1")
+    monkeypatch.setattr(Path, "read_text", real_read_text)
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(StoreError, match="could not be read"):
+        ResultStore(tmp_path).per_user("k1")
+    monkeypatch.setattr(Path, "read_bytes", real_read_bytes)
+    assert not (tmp_path / "quarantine").exists()  # nothing moved: the record is fine
+    assert ResultStore(tmp_path).get("k1")["metrics"] == {"ndcg@10": 0.25}
