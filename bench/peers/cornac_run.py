@@ -8,8 +8,6 @@ default), drops test pairs whose user or item is not in the training file.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -43,17 +41,7 @@ def run(model: str, train: Path, test: Path, params: dict) -> dict:
             "fit_s": float(result.metric_avg_results["Train (s)"])}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", required=True, help="BPR, MostPop or EASE")
-    ap.add_argument("--train", type=Path, required=True)
-    ap.add_argument("--test", type=Path, required=True)
-    ap.add_argument("--params", default="{}", help="JSON object of model constructor arguments")
-    ap.add_argument("--out", type=Path, required=True, help="JSON file for the result")
-    args = ap.parse_args(argv)
-    args.out.write_text(json.dumps(run(args.model, args.train, args.test, json.loads(args.params))))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from _cli import main  # beside this file: the script's folder is on sys.path
+
+    sys.exit(main(run, __doc__, "BPR, MostPop or EASE", "JSON object of model constructor arguments"))

@@ -8,8 +8,6 @@ known at training time that the user has not rated in training; as with Cornac's
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -54,17 +52,7 @@ def run(model: str, train_path: Path, test_path: Path, params: dict) -> dict:
             "ndcg@10": float(summary.loc["NDCG@10", "mean"]), "fit_s": fit_s}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", required=True, help="EASE, ItemKNN or UserKNN")
-    ap.add_argument("--train", type=Path, required=True)
-    ap.add_argument("--test", type=Path, required=True)
-    ap.add_argument("--params", default="{}", help="JSON object of scorer config arguments")
-    ap.add_argument("--out", type=Path, required=True, help="JSON file for the result")
-    args = ap.parse_args(argv)
-    args.out.write_text(json.dumps(run(args.model, args.train, args.test, json.loads(args.params))))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from _cli import main  # beside this file: the script's folder is on sys.path
+
+    sys.exit(main(run, __doc__, "EASE, ItemKNN or UserKNN", "JSON object of scorer config arguments"))
