@@ -18,7 +18,8 @@ from .common import EXIT_ERROR, EXIT_INTERNAL
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .models_cmd import models_command
-from .run_cmd import leaderboard_command, run_command
+from .report_cmd import leaderboard_command, report_command
+from .run_cmd import run_command
 from .split_cmd import split_group
 
 
@@ -43,6 +44,7 @@ cli.add_command(run_command)
 cli.add_command(plugins_command)
 cli.add_command(models_command)
 cli.add_command(leaderboard_command)
+cli.add_command(report_command)
 cli.add_command(datasets_group)
 cli.add_command(split_group)
 
