@@ -16,6 +16,8 @@ from recbench.plugins import load_plugins
 from recbench.registry import Registry
 from recbench.report.leaderboard import protocol_of
 from recbench.report.export import to_csv, to_json, to_latex, to_markdown
+from recbench.report.ranks import across_datasets
+from recbench.report.stats import critical_difference
 from recbench.report.tables import build_report
 from recbench.runner import RunOptions, Runner
 from recbench.store import USER_IDS, ResultStore
@@ -41,6 +43,14 @@ def results(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def default_report(results):
+    """The report of ``results`` with the default options (built once: Holm's correction in
+    statsmodels runs a full garbage collection per call)."""
+    return _report(results, families={"random": "baseline", "most-popular": "baseline",
+                                      "item-knn": "cf-item"})
+
+
 @pytest.fixture
 def copy_of(results, tmp_path):
     def make():
@@ -55,9 +65,8 @@ def _report(root, **kw):
     return build_report(store.records(include_failed=True), store, **kw), store
 
 
-def test_one_table_per_protocol_under_its_card(results):
-    report, _ = _report(results, families={"random": "baseline", "most-popular": "baseline",
-                                           "item-knn": "cf-item"})
+def test_one_table_per_protocol_under_its_card(default_report):
+    report, _ = default_report
     assert len(report.tables) == 2 and not report.notes
     splits = sorted(t.card["split"] for t in report.tables)
     assert splits == ['ratio {"ratios":[0.6,0.1,0.3]}', 'ratio {"ratios":[0.8,0.1,0.1]}']
@@ -79,8 +88,8 @@ def test_one_table_per_protocol_under_its_card(results):
         assert board["device"].str.startswith("cpu:").all()
 
 
-def test_paired_tests_cover_every_pair_and_mark_differences_to_the_best(results):
-    report, store = _report(results)
+def test_paired_tests_cover_every_pair_and_mark_differences_to_the_best(default_report):
+    report, store = default_report
     table = report.tables[0]
     tests = table.tests
     assert len(tests) == 2 * 3  # 2 metrics x 3 pairs, Holm over each metric's 3 pairs
@@ -95,8 +104,8 @@ def test_paired_tests_cover_every_pair_and_mark_differences_to_the_best(results)
     assert board.iloc[0]["ndcg@5_sig"] is None  # the best row itself
 
 
-def test_exports_carry_the_card_bold_best_and_marks(results):
-    report, _ = _report(results)
+def test_exports_carry_the_card_bold_best_and_marks(default_report):
+    report, _ = default_report
     md = to_markdown(report)
     assert md.count("### synthetic · ranking") == 2 and "- candidates: full ranking" in md
     assert "**" in md and "†" in md and "Holm-corrected" in md
@@ -181,7 +190,7 @@ def test_cli_leaderboard_and_report(results, tmp_path, capsys):
     assert main(["leaderboard", str(results), "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert out.count("### synthetic") == 2 and "| model | family |" in out
-    assert main(["leaderboard", str(results), "--format", "json"]) == 0
+    assert main(["leaderboard", str(results), "--format", "json", "--test", "wilcoxon"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 6 and len({r["protocol"] for r in rows}) == 2
     target = tmp_path / "table.tex"
@@ -192,3 +201,16 @@ def test_cli_leaderboard_and_report(results, tmp_path, capsys):
     assert "--format html" in capsys.readouterr().err
     assert main(["leaderboard", str(tmp_path / "absent")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_models_ranked_across_tables_with_demsars_critical_difference(default_report):
+    report, _ = default_report
+    result, notes = across_datasets(report, "ndcg@5")
+    assert not notes and result.n_blocks == 2
+    assert set(result.average_ranks.index) == {"random", "most-popular", "item-knn"}
+    assert result.average_ranks["random"] == 3.0  # last on both
+    assert result.critical_difference == pytest.approx(critical_difference(3, 2))
+    assert "Across datasets" in to_markdown(report)
+    assert "ndcg@5" in json.loads(to_json(report))["across_datasets"]
+    single = type(report)(report.tables[:1], [])
+    assert across_datasets(single, "ndcg@5")[0] is None

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from .card import card_lines
 from .leaderboard import COST_COLUMNS, COUNT_COLUMNS
+from .ranks import across_datasets, as_dict
 from .tables import CONFIDENCE, Report, ReportTable, best_index
 
 SIG_MARK = "†"
@@ -113,8 +114,32 @@ def table_markdown(table: ReportTable) -> str:
     return "\n".join(lines)
 
 
+def compared_metrics(report: Report) -> list[str]:
+    """Metrics measured in at least two tables: those a comparison across datasets can rank."""
+    seen: dict[str, int] = {}
+    for t in report.tables:
+        for m in t.metrics:
+            seen[m] = seen.get(m, 0) + 1
+    return [m for m, n in seen.items() if n >= 2]
+
+
+def ranks_markdown(report: Report) -> str:
+    lines = []
+    for metric in compared_metrics(report):
+        result, _ = across_datasets(report, metric)
+        if result is None:
+            continue
+        ranks = ", ".join(f"{m} {r:.2f}" for m, r in result.average_ranks.items())
+        lines.append(f"- {metric}: average ranks {ranks}; Friedman χ² = {result.statistic:.2f}, "
+                     f"p = {result.pvalue:.3g} over {result.n_blocks} tables; Nemenyi critical "
+                     f"difference {result.critical_difference:.2f} at α = {result.alpha}")
+    return "### Across datasets (Demšar 2006)\n\n" + "\n".join(lines) if lines else ""
+
+
 def to_markdown(report: Report) -> str:
     parts = [table_markdown(t) for t in report.tables]
+    if ranks := ranks_markdown(report):
+        parts.append(ranks)
     if report.notes:
         parts.append("\n".join(f"- skipped: {n}" for n in report.notes))
     return "\n\n".join(parts) + "\n"
@@ -194,4 +219,10 @@ def to_json(report: Report) -> str:
                "correction": t.correction, "alpha": t.alpha,
                "rows": _jsonable(t.board), "tests": _jsonable(t.tests), "notes": t.notes}
               for t in report.tables]
-    return json.dumps({"tables": tables, "skipped": report.notes}, indent=1, default=str)
+    across = {}
+    for metric in compared_metrics(report):
+        result, _ = across_datasets(report, metric)
+        if result is not None:
+            across[metric] = as_dict(result)
+    return json.dumps({"tables": tables, "across_datasets": across, "skipped": report.notes},
+                      indent=1, default=str)
