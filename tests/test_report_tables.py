@@ -214,3 +214,23 @@ def test_models_ranked_across_tables_with_demsars_critical_difference(default_re
     assert "ndcg@5" in json.loads(to_json(report))["across_datasets"]
     single = type(report)(report.tables[:1], [])
     assert across_datasets(single, "ndcg@5")[0] is None
+
+
+def test_cite_gives_bibtex_for_recbench_and_each_dataset_and_the_provenance(results, capsys):
+    from pathlib import Path
+
+    from recbench import __version__
+    from recbench.report.cite import TITLE, cite
+
+    cff = (Path(__file__).resolve().parents[1] / "CITATION.cff").read_text()
+    assert f'title: "{TITLE}"' in cff and f'version: "{__version__}"' in cff
+    reg = Registry.build(load_plugins(allow=set()))
+    records = list(ResultStore(results).records())
+    text = cite(records, lambda name: reg.spec("dataset", "online-retail").card)
+    assert text.startswith("@software{recbench,") and "@article{chen2012online," in text
+    assert "% versions: python" in text and "% hardware: platform cpu" in text
+    assert sum(line.startswith("% trial ") for line in text.splitlines()) == len(records)
+    assert main(["cite", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "% dataset: synthetic" in out and "% model item-knn: item-knn {" in out
+    assert reg.spec("dataset", "ml-100k").card.bibtex.startswith("@article{harper2015movielens")

@@ -15,6 +15,7 @@ import click
 
 from ..errors import RecbenchError
 from .common import EXIT_ERROR, EXIT_INTERNAL
+from .cite_cmd import cite_command
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .models_cmd import models_command
@@ -45,6 +46,7 @@ cli.add_command(plugins_command)
 cli.add_command(models_command)
 cli.add_command(leaderboard_command)
 cli.add_command(report_command)
+cli.add_command(cite_command)
 cli.add_command(datasets_group)
 cli.add_command(split_group)
 
