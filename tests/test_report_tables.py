@@ -234,3 +234,66 @@ def test_cite_gives_bibtex_for_recbench_and_each_dataset_and_the_provenance(resu
     out = capsys.readouterr().out
     assert "% dataset: synthetic" in out and "% model item-knn: item-knn {" in out
     assert reg.spec("dataset", "ml-100k").card.bibtex.startswith("@article{harper2015movielens")
+
+
+def test_compare_plans_one_model_per_family_from_the_registry_and_labels_columns(default_report):
+    from dataclasses import dataclass
+
+    from recbench import ModelSpec, hookimpl
+    from recbench.config import Component
+    from recbench.data import Dataset, Interactions
+    from recbench.report import compare
+
+    @dataclass(frozen=True)
+    class Cfg:
+        epochs: int = 50
+
+    class GraphPlugin:  # a third party's new family appears without any change to compare
+        @hookimpl
+        def register_models(self):
+            return [ModelSpec("lightgraph", "x-graph", frozenset({"ranking"}), lambda c, x: None,
+                              config=Cfg)]
+
+    reg = Registry.build(load_plugins(allow=set(), objects=(GraphPlugin(),)))
+    ds = Dataset("tiny", Interactions([0, 1], [1, 0], 2, 2), np.arange(2), np.arange(2),
+                 checksum="x")
+    planned, notes = compare.grid(reg, Component("tiny"), ds)
+    assert [p.name for p in planned] == ["ranking", "cold-start", "binary"]
+    assert "protocol rating: tiny has no ratings, so no rating error" in notes
+    ranking = {m.name: m for m in planned[0].experiment.models}
+    families = {reg.model(n).family for n in ranking}
+    assert len(families) == len(ranking) and "x-graph" in families  # one per family
+    assert ranking["lightgraph"].config == {"epochs": 3}
+    assert ranking["lightgraph"].display == "lightgraph (3 epochs)"
+    assert any("biased-mf: needs ratings" in n for n in notes)
+    every, _ = compare.grid(reg, Component("tiny"), ds, all_models=True, epochs=0)
+    assert len(every[0].experiment.models) > len(ranking)
+    assert all(not m.config for m in every[0].experiment.models)
+
+    report, _ = default_report
+    ids = {"ranking": report.tables[0].protocol, "narrow": report.tables[1].protocol}
+    table = compare.comparison(report, ids)
+    assert {"ndcg@5 (ranking)", "ndcg@5 (narrow)", "fit s"} <= set(table.columns)
+    assert list(table["family"]) == sorted(table["family"])
+    assert table["ndcg@5 (ranking)"].str.contains(r"\*\*").sum() == 1  # the best, in bold
+    best = compare.by_family(report, ids)
+    assert set(best["family"]) == {"baseline", "cf-item"}
+    assert best.set_index("family").at["cf-item", "ndcg@5 (ranking)"].endswith("(item-knn)")
+
+
+def test_compare_command_on_a_small_dataset(tmp_path, capsys):
+    args = ["compare", "--dataset", "synthetic", "--protocol", "ranking", "--protocol", "binary",
+            "--model", "random", "--model", "most-popular", "--model", "item-knn",
+            "--results", str(tmp_path / "cmp"), "--format", "json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    models = {m["model"]: m for m in out["models"]}
+    assert set(models) == {"most-popular", "item-knn"}  # one per family: random is baseline too
+    assert models["most-popular"]["roc_auc (binary)"] != "-"
+    assert models["item-knn"]["roc_auc (binary)"] == "-"  # item-knn serves no binary task
+    assert "ndcg@10 (ranking)" in models["item-knn"] and "fit s" in models["item-knn"]
+    assert out["protocols"]["binary"]["task"] == "binary"
+    assert main([*args[:-1], "markdown", "-q"]) == 0  # read from the store this time
+    captured = capsys.readouterr()
+    assert "## Best model per family" in captured.out and "**binary**" in captured.out
+    assert "[1/" not in captured.err

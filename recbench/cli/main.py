@@ -16,6 +16,7 @@ import click
 from ..errors import RecbenchError
 from .common import EXIT_ERROR, EXIT_INTERNAL
 from .cite_cmd import cite_command
+from .compare_cmd import compare_command
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .models_cmd import models_command
@@ -47,6 +48,7 @@ cli.add_command(models_command)
 cli.add_command(leaderboard_command)
 cli.add_command(report_command)
 cli.add_command(cite_command)
+cli.add_command(compare_command)
 cli.add_command(datasets_group)
 cli.add_command(split_group)
 

@@ -90,8 +90,8 @@ def aggregate(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 def best_index(board: pd.DataFrame, metric: str, higher: bool | None) -> int | None:
     column = board[metric]
-    if higher is None or column.isna().all():
-        return None
+    if higher is None or column.isna().all() or column.max() == column.min():
+        return None  # no direction, no value, or all equal: no best
     return int(column.idxmax() if higher else column.idxmin())
 
 
