@@ -178,6 +178,8 @@ def test_bad_input_is_reported_never_averaged(copy_of):
     assert any("recbench versions 0.1.0, 9.9.9" in n for n in report.notes)
     assert len(fresh.unreadable) == 1 and "moved to" in fresh.unreadable[0]
     assert len(report.tables) == 3  # the other version's trial has a table of its own
+    table = next(t for t in report.tables if t.protocol == protocol_of(records[1]))
+    assert f"{records[1]['model']}: 1 of 2 runs" in " ".join(table.notes)  # the corrupt one's row
     assert sorted(t.card["recbench"] for t in report.tables) == ["0.1.0", "0.1.0", "9.9.9"]
 
 

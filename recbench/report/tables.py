@@ -240,6 +240,10 @@ def build_report(records: Iterable[dict[str, Any]], store: ResultStore | None = 
                     for label, keys in zip(board["label"], board["keys"])}
         tests, table_notes = (pairwise_tests(by_label, store, metrics, test, correction, alpha)
                               if store is not None else (pd.DataFrame(), []))
+        most = board["runs"].max()
+        table_notes += [f"{label}: {runs} of {most} runs (the others failed or are missing): its "
+                        f"mean is over fewer seeds than the other rows'"
+                        for label, runs in zip(board["label"], board["runs"]) if runs < most]
         _mark_significance(board, tests, metrics, dirs)
         tables.append(ReportTable(protocol, protocol_card(recs, metric_descriptions), board,
                                   metrics, dirs, primary, tests, test, correction, alpha,
