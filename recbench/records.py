@@ -104,6 +104,7 @@ class TrialRecord(TypedDict):
     timings: NotRequired[Timings]
     counts: NotRequired[Counts]
     n_parameters: NotRequired[int]
+    family: NotRequired[str]
     memory: NotRequired[Memory]
     fit_info: NotRequired[dict[str, FitInfoValue]]
     files: NotRequired[Files]
@@ -114,7 +115,8 @@ class TrialRecord(TypedDict):
 
 # Keys an "ok" record always has, beyond the ones every record has.
 OK_KEYS = frozenset({"identity", "config_hash", "provenance", "started", "metrics",
-                     "higher_is_better", "timings", "counts", "n_parameters", "memory", "fit_info"})
+                     "higher_is_better", "timings", "counts", "n_parameters", "family", "memory",
+                     "fit_info"})
 FAILED_KEYS = frozenset({"identity", "stage", "error", "traceback"})
 
 

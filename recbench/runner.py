@@ -432,6 +432,7 @@ class Runner:
                    "higher_is_better": {k: v for k, v in labels.items() if k in result.metrics},
                    "timings": timings, "counts": result.counts,
                    "n_parameters": provenance.parameter_count(fitted),
+                   "family": model.spec.family,  # reports group by it, plugin installed or not
                    "memory": {"peak_host_mb": provenance.peak_host_mb(),
                               "peak_host_scope": memory_scope,
                               "peak_device_mb": provenance.peak_device_mb(self.device)},

@@ -123,6 +123,8 @@ def test_bh_correction_and_wilcoxon_are_options(results):
     report, _ = _report(results, test="wilcoxon", correction="bh")
     table = report.tables[0]
     assert table.test == "wilcoxon" and table.correction == "bh"
+    # The family comes from the record itself (no registry given here).
+    assert dict(zip(table.board["label"], table.board["family"]))["item-knn"] == "cf-item"
     assert "Wilcoxon" in to_markdown(report) and "Benjamini-Hochberg" in to_markdown(report)
 
 
@@ -144,9 +146,9 @@ def _rewrite_per_user(store, key, change):
 def test_records_without_ids_or_on_other_users_are_not_tested_as_paired(copy_of):
     root = copy_of()
     store = ResultStore(root)
-    recs = [r for r in store.records() if r["model"] == "random"]
-    table_of = {r["key"]: r for r in recs}
-    old, other = sorted(table_of)[:2]
+    recs = sorted((r for r in store.records() if r["model"] == "random" and r["seed"] == 0),
+                  key=protocol_of)
+    old, other = recs[0]["key"], recs[1]["key"]  # seed 0 of each protocol; seed 1 stays paired
     _rewrite_per_user(store, old, lambda v: {k: x for k, x in v.items() if k != USER_IDS})
     _rewrite_per_user(store, other, lambda v: {**v, USER_IDS: v[USER_IDS] + 1000})
     report, _ = _report(root)

@@ -72,7 +72,8 @@ def trial_frame(records: Iterable[dict[str, Any]],
                 families: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per successful trial: dataset, model, seed, metrics, costs and counts, plus
     ``protocol`` (:func:`protocol_of`), ``setup`` (:func:`setup_of`), ``key``, ``name`` (the model
-    plugin), ``family`` (from ``families``, plugin name -> family, when given) and ``label``.
+    plugin), ``family`` (the record's; for records written before it was stored, from
+    ``families``, plugin name -> family, else "unknown") and ``label``.
 
     When one (dataset, model) was run under several setups (another split, config or version, e.g.
     in a results directory reused after a change), the model name carries the setup hash, so
@@ -101,7 +102,7 @@ def trial_frame(records: Iterable[dict[str, Any]],
         found = r.get("counts", {})
         row.update({k: found[k] for k in COUNT_COLUMNS if k in found})
         row.update(protocol=protocol_of(r), label=label, setup=setup_of(r), key=r.get("key", ""),
-                   name=name, family=(families or {}).get(name, "unknown"))
+                   name=name, family=r.get("family") or (families or {}).get(name, "unknown"))
         rows.append(row)
     return pd.DataFrame(rows)
 
