@@ -9,6 +9,7 @@ import click
 
 from ..errors import ConfigError
 from ..registry import Registry
+from ..report.card import card_lines
 from ..report.export import to_csv, to_json, to_latex, to_markdown, to_rich, to_rows_json
 from ..report.stats import CORRECTIONS, TESTS
 from ..report.tables import Report, build_report
@@ -64,6 +65,9 @@ def print_report(report: Report, fmt: str) -> None:
         out = console()
         for table in report.tables:
             out.print(to_rich(table))
+            for line in card_lines(table.card):  # the protocol card, under its table
+                out.print(f"  {line}", style="dim", markup=False, highlight=False)
+            out.print()
         return
     click.echo(BOARD_RENDER[fmt](report), nl=False)
 

@@ -84,7 +84,8 @@ def legend(table: ReportTable) -> str:
     sig = (f"{SIG_MARK}: differs from the best (bold) at α = {table.alpha}, "
            f"{TEST_NAMES[table.test]} over users paired by id, "
            f"{CORRECTION_NAMES[table.correction]}-corrected over all pairs"
-           if not table.tests.empty else "no paired test (no per-user values with user ids)")
+           if not table.tests.empty else "no paired test: the metrics have no per-user values "
+           "(global metrics), or none were stored with user ids")
     return f"mean ± std over seeds (× folds); {arrows}; {sig}"
 
 
