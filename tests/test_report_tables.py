@@ -270,6 +270,8 @@ def test_compare_plans_one_model_per_family_from_the_registry_and_labels_columns
     assert ranking["lightgraph"].config == {"epochs": 3}
     assert ranking["lightgraph"].display == "lightgraph (3 epochs)"
     assert any("biased-mf: needs ratings" in n for n in notes)
+    # Per family, the smallest declared training budget: iALS (15 epochs) before BPR (300).
+    assert "ials" in ranking and "bpr" not in ranking and "ease" in ranking
     every, _ = compare.grid(reg, Component("tiny"), ds, all_models=True, epochs=0)
     assert len(every[0].experiment.models) > len(ranking)
     assert all(not m.config for m in every[0].experiment.models)

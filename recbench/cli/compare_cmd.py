@@ -54,8 +54,8 @@ def compare_command(ctx: click.Context, dataset: str, data_dir: str | None,
     top-K ranking, cold-start ranking on held-out items, binary interaction prediction (accuracy,
     ROC AUC) and rating error (MSE, RMSE) where the data has ratings; with their costs.
 
-    The default grid takes one model per family (the first by name that fits the task and the
-    data), trains models that train for epochs for at most --epochs (3), and is meant to finish
+    The default grid takes one model per family (of those that fit the task and the data, the
+    one with the smallest declared training budget: no epochs, else the fewest), trains models that train for epochs for at most --epochs (3), and is meant to finish
     in about two minutes on 2 CPU cores on the embedded dataset; --all-models runs every model,
     --epochs 0 each model's own settings. Stored trials are read, not re-run.
     """

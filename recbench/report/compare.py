@@ -3,9 +3,10 @@
 :func:`grid` plans it: one experiment per protocol (top-K ranking; cold-start ranking on held-out
 items; binary interaction prediction; rating prediction where the data has ratings), each over
 the models the registry holds *now*, so a new family appears without changes here. The default
-grid takes one representative per family (the first model by name that serves the protocol's
-task and whose requirements the data meets) so that it finishes in about two minutes on 2 CPU
-cores; ``all_models`` takes every model. Models trained for epochs (any config with an ``epochs``
+grid takes one representative per family (among the models that serve the protocol's task and
+whose requirements the data meets, the one with the smallest declared training budget: no
+``epochs`` field first, then the fewest default epochs, then by name) so that it finishes in about
+two minutes on 2 CPU cores; ``all_models`` takes every model. Models trained for epochs (any config with an ``epochs``
 field) train for at most ``epochs`` (default 3, validated once) in the default grid, their labels
 saying so: the comparison measures what each family costs and gives at a fixed small budget;
 ``epochs=0`` keeps every model's own settings.
@@ -53,6 +54,14 @@ class Planned:
     experiment: Experiment
 
 
+def training_budget(reg: Registry, name: str) -> int:
+    """A model's default epochs (0 for models that do not train for epochs): the default grid
+    takes the model of each family with the smallest."""
+    fields = {f.name: f for f in dataclasses.fields(reg.model(name).config)}
+    default = fields["epochs"].default if "epochs" in fields else 0
+    return default if isinstance(default, int) else 0
+
+
 def light(reg: Registry, name: str, epochs: int) -> Component:
     """``name`` with at most ``epochs`` training epochs (validated once, at the end) when its
     config has an ``epochs`` field, the label saying so; else its defaults. ``epochs`` 0: the
@@ -80,7 +89,10 @@ def pick_models(reg: Registry, task: str, ds: Dataset, all_models: bool, epochs:
             notes.append(f"{name}: needs {', '.join(missing)}, which {ds.name} does not have")
             continue
         by_family[spec.family].append(name)
-    chosen = [n for names in by_family.values() for n in (names if all_models else names[:1])]
+    if not all_models:  # the cheapest by declared training budget, then by name
+        by_family = {f: sorted(names, key=lambda n: (training_budget(reg, n), n))[:1]
+                     for f, names in by_family.items()}
+    chosen = [n for names in by_family.values() for n in names]
     notes += [f"family {f}: no model serves task {task!r} on {ds.name}"
               for f, names in by_family.items() if not names]
     return [light(reg, n, epochs) for n in sorted(chosen)], notes
