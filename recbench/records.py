@@ -88,6 +88,15 @@ class Files(TypedDict):
     per_user_sha256: str
 
 
+class SavedModel(TypedDict):
+    """Where ``recbench run --save-models`` put the fitted model (or why it could not)."""
+
+    file: NotRequired[str]
+    sha256: NotRequired[str]
+    bytes: NotRequired[int]
+    error: NotRequired[str]
+
+
 class TrialRecord(TypedDict):
     key: str
     dataset: str
@@ -107,6 +116,7 @@ class TrialRecord(TypedDict):
     memory: NotRequired[Memory]
     fit_info: NotRequired[dict[str, FitInfoValue]]
     files: NotRequired[Files]
+    saved_model: NotRequired[SavedModel]
     stage: NotRequired[str]
     error: NotRequired[str]
     traceback: NotRequired[str]

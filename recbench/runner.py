@@ -30,7 +30,7 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from . import __version__, datacache, preprocess, provenance
+from . import __version__, datacache, modelstate, preprocess, provenance
 from .config import Component, Experiment, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
@@ -55,6 +55,9 @@ class RunOptions:
     # A model whose requirements a dataset does not meet: "error" stops the run up front; "skip"
     # leaves that (dataset, model) out and lists it in ``Runner.skipped`` (the default experiment).
     unmet_requirements: Literal["error", "skip"] = "error"
+    # Save each fitted model's state next to its trial record (models/), so the trial can serve
+    # recommendations (`recbench recommend`) or be re-evaluated without retraining.
+    save_models: bool = False
 
 
 @dataclass(frozen=True)
@@ -353,7 +356,11 @@ class Runner:
             if self.store.put(record, per_user) == "already stored":
                 # Another run stored this trial first: its record is the one on disk.
                 with contextlib.suppress(StoreError):
-                    return self.store.get(trial.key)  # type: ignore[return-value]
+                    winner = self.store.get(trial.key)
+                    ours = record.get("saved_model", {}).get("file")
+                    if ours and winner.get("saved_model", {}).get("file") != ours:
+                        (self.store.models / ours).unlink(missing_ok=True)
+                    return winner  # type: ignore[return-value]
             return record
         except Exception as e:  # noqa: BLE001 - e.g. a record that is not JSON
             failed = failed_record(trial, e, "storing the result")
@@ -402,16 +409,14 @@ class Runner:
     def _fit_and_evaluate(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial
                           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         p = self.experiment.protocol
-        x = ds.interactions
-        ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task,
-                           p.binary_threshold)
+        ctx = model_context(ds, p)
         # From name and config, never the label: renaming a label changes no number.
         key = derive_key(trial.seed, "model", model.name, config_hash(model.identity()), ds.name)
         memory_scope = provenance.reset_peak_host()
         with CompileClock() as fit_clock:
             t0 = time.perf_counter()
-            fitted = model.spec.factory(model.config, ctx).fit(split.train, valid=split.valid,
-                                                               key=key)
+            built = model.spec.factory(model.config, ctx)
+            fitted = built.fit(split.train, valid=split.valid, key=key)
             jax.block_until_ready(getattr(fitted, "__dict__", None))
             fit_s = time.perf_counter() - t0
         extras = fit_info(fitted, f"model {model.name!r}")
@@ -436,27 +441,44 @@ class Runner:
                               "peak_host_scope": memory_scope,
                               "peak_device_mb": provenance.peak_device_mb(self.device)},
                    "fit_info": extras}
+        if self.options.save_models:
+            outcome["saved_model"] = self._save_model(built, fitted, model, trial)
         return outcome, result.per_user
+
+    def _save_model(self, built: Any, fitted: Any, model: Resolved, trial: PlannedTrial
+                    ) -> dict[str, Any]:
+        """The record's ``saved_model`` entry: where the state went, or why it was not saved."""
+        if not modelstate.can_save(fitted, built):
+            return {"error": f"model {model.name!r} cannot be saved: its fitted model has no "
+                             "state() or its model no restore(state) (see docs/hooks.md)"}
+        return self.store.put_model(trial.key, modelstate.encode(fitted.state()))
 
     def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset) -> Any:
         p = self.experiment.protocol
         metrics = list(self.plan_.metrics)
         if p.task == "ranking":
-            with_valid = _with_valid(split)
-            known = with_valid if p.mask_valid_in_test else split.train
-            history = with_valid if p.history == "train+valid" else split.train
+            full = with_valid(split)
+            known = full if p.mask_valid_in_test else split.train
+            history = full if p.history == "train+valid" else split.train
             return evaluate_ranking(fitted, train=history, test=split.test, known=known,
                                     metrics=metrics, ks=p.ks, batch_size=p.batch_size,
                                     fit_on=split.train)
         test = split.test
         users, items, target = (
             (test.user, test.item, test.rating) if p.task == "rating" else
-            binary_pairs(test, _with_valid(split), p.binary_threshold,
+            binary_pairs(test, with_valid(split), p.binary_threshold,
                          derive_rng(trial.seed, "negatives", ds.name)))
         return evaluate_points(fitted, users=users, items=items, target=target, metrics=metrics)
 
 
-def _with_valid(split: Split) -> Interactions:
+def model_context(ds: Dataset, protocol: Any) -> ModelContext:
+    """What a model factory is handed for dataset ``ds`` under ``protocol``."""
+    x = ds.interactions
+    return ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, protocol.task,
+                        protocol.binary_threshold)
+
+
+def with_valid(split: Split) -> Interactions:
     return split.train if split.valid is None else Interactions.concat(split.train, split.valid)
 
 

@@ -83,6 +83,12 @@ class FittedModel(Protocol):
     unchanged; the harness's own timings (compile, fit, score) are measured by the runner and
     must not be reported here. Read it with :func:`fit_info`. (A protocol cannot declare an
     optional attribute, so it is declared by :class:`ReportsFitInfo`.)
+
+    Optional method ``state() -> pytree``: the trained state (nested dicts / lists of arrays and
+    int / float / str values) that, with the config, is all ``score`` needs. With the model's
+    ``restore`` (see :class:`Model`) it lets ``recbench run --save-models`` save the fitted model
+    next to its trial, and ``recbench recommend`` serve from it without retraining. A dataclass
+    fitted model gets both from :class:`recbench.api.DataclassState`.
     """
 
     def score(self, batch: UserBatch) -> jax.Array:
@@ -134,6 +140,9 @@ class Model(Protocol):
             key: jax.Array) -> FittedModel:
         """Train on ``train`` (never on test data); ``key`` is the only source of randomness."""
         ...
+
+    # Optional: ``restore(state) -> FittedModel`` rebuilds the fitted model whose ``state()`` was
+    # saved, on a model made by the factory from the same config and context.
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from .common import EXIT_ERROR, EXIT_INTERNAL
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .models_cmd import models_command
+from .recommend_cmd import recommend_command
 from .run_cmd import leaderboard_command, run_command
 from .split_cmd import split_group
 
@@ -45,6 +46,7 @@ cli.add_command(models_command)
 cli.add_command(leaderboard_command)
 cli.add_command(datasets_group)
 cli.add_command(split_group)
+cli.add_command(recommend_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,6 +120,9 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
 @click.option("--model", "models", multiple=True,
               help="Run only these models of the experiment (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--save-models", is_flag=True,
+              help="Save each trial's fitted model beside its record (models/), for `recbench "
+                   "recommend`; applies to the trials this run trains, not to stored ones.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Progress lines also show what each model reported (fit_info), and the "
@@ -127,7 +130,7 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
 @click.pass_context
 def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
                 device: str | None, data_dir: str | None, models: tuple[str, ...], fmt: str,
-                quiet: bool, verbose: bool) -> None:
+                save_models: bool, quiet: bool, verbose: bool) -> None:
     """Run an experiment (TOML); without CONFIG, the default leaderboard on the embedded dataset.
 
     Progress goes to stderr: a bar on a terminal, else one line per finished trial. Exits 3 when
@@ -141,7 +144,8 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     enable_compilation_cache()
     options = RunOptions(Path(results_dir or Path("recbench-results") / experiment.name),
                          Path(data_dir) if data_dir else None, cache_dir(), device,
-                         unmet_requirements="error" if config else "skip")
+                         unmet_requirements="error" if config else "skip",
+                         save_models=save_models)
     if verbose and not quiet:
         _show_training_log()
     err = console(stderr=True)
@@ -149,6 +153,12 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
         lines = None if quiet or bar_shown else _trial_line_printer(verbose)
         runner = Runner(experiment, reg, options, progress=progress, on_trial=lines)
         records = runner.run()
+    unsaved = [r for r in records if r.get("status") == "ok" and "file" not in
+               r.get("saved_model", {})]
+    if save_models and unsaved:
+        click.echo(f"note: {len(unsaved)} trial(s) have no saved model (stored by an earlier run "
+                   "without --save-models, or a model that cannot be saved: see each record's "
+                   "saved_model)", err=True)
     for message in runner.skipped:
         click.echo(f"note: left out: {message}", err=True)
     for message in runner.hook_errors:

@@ -6,7 +6,8 @@ scores; 5. a user's scores do not depend on the batch they are in; 6. a second c
 shapes does not recompile; 7. rating/binary models' ``predict`` returns finite ``[N]`` values
 (probabilities for binary); 8. a refit on another split of the same shape class (same users and
 items, same number of training interactions per user, other items) compiles nothing, for every
-task the model serves.
+task the model serves; 9. a model that can be saved (``state()`` / ``restore``) scores identically
+after save -> bytes -> load.
 
 Compilations are counted with :class:`recbench.timing.CompileClock` (JAX's backend-compile
 monitoring event), the clock the harness times every fit with.
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import modelstate
 from ..config import canonical_json, from_mapping, to_dict
 from ..data import Dataset, FeatureTable, Interactions, UserBatch
 from ..errors import RecbenchError
@@ -121,6 +123,7 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
         raise _fail(spec, f"score() recompiled on a second call with the same shapes "
                           f"({clock.compiles} backend compilations)")
 
+    _check_saving(spec, spec.factory(cfg, ctx), fitted, _batch(train, users), scores)
     _check_refit(spec, cfg, ctx, train2, valid2, derive_key(1, "contract", name))
 
     for task in sorted(spec.tasks & {"rating", "binary"}):
@@ -135,6 +138,25 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
         if task == "binary" and not ((pred >= 0) & (pred <= 1)).all():
             raise _fail(spec, "predict() for the binary task must return probabilities in [0, 1]")
         _check_refit(spec, cfg, point_ctx, train2, valid2, derive_key(1, "contract", name))
+
+
+def _check_saving(spec: ModelSpec, model: object, fitted: object, batch: UserBatch,
+                  scores: np.ndarray) -> None:
+    """Rule 9: a model that can be saved (``fitted.state()`` and ``model.restore(state)``) gives
+    identical scores after save -> bytes -> load; a model with only one half of that is broken."""
+    has_state, has_restore = callable(getattr(fitted, "state", None)), callable(
+        getattr(model, "restore", None))
+    if not (has_state or has_restore):
+        return  # not savable: allowed, `recbench run --save-models` says so
+    if has_state != has_restore:
+        half = "state() but its model has no restore(state)" if has_state else \
+            "no state() but its model has restore(state)"
+        raise _fail(spec, f"its fitted model has {half}; saving needs both")
+    restored = model.restore(modelstate.decode(modelstate.encode(fitted.state())))  # type: ignore[attr-defined]
+    again = np.asarray(restored.score(batch))
+    if not np.array_equal(again, scores):
+        raise _fail(spec, "a saved and restored model scores differently from the fitted one "
+                          f"(max difference {np.abs(again - scores).max():.3g})")
 
 
 def _check_refit(spec: ModelSpec, cfg: object, ctx: ModelContext, train: Interactions,

@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench.api import Interactions, ModelSpec, UserBatch, bucket_size, check
+from recbench.api import DataclassState, Interactions, ModelSpec, UserBatch, bucket_size, check
 
 
 def exact_precision() -> jax.lax.Precision:
@@ -227,7 +227,7 @@ def _ease_weights(g: jax.Array, l2: jax.Array) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class ItemItemFitted:
+class ItemItemFitted(DataclassState):
     """Scores ``multi_hot(history) @ weights`` (``weights[i, j]``: item i's vote for item j)."""
 
     weights: jax.Array  # float32 [n_items, n_items]
@@ -239,6 +239,10 @@ class ItemItemFitted:
 @dataclass(frozen=True)
 class EASEModel:
     cfg: EASEConfig
+
+    def restore(self, state: dict) -> ItemItemFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return ItemItemFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> ItemItemFitted:
@@ -385,7 +389,7 @@ def _als_epoch(users: jax.Array, items: jax.Array, user_buckets: tuple, item_buc
 
 
 @dataclass(frozen=True)
-class FactorFitted:
+class FactorFitted(DataclassState):
     """Scores ``user_emb[u] @ item_emb.T``."""
 
     user_emb: jax.Array
@@ -411,6 +415,10 @@ def ials_buckets(train: Interactions, cfg: IALSConfig) -> tuple[tuple, tuple]:
 @dataclass(frozen=True)
 class IALSModel:
     cfg: IALSConfig
+
+    def restore(self, state: dict) -> FactorFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return FactorFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> FactorFitted:
