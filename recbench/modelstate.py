@@ -18,8 +18,6 @@ from typing import Any, TypeVar
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import serialization
-
 from .errors import ModelError
 
 _KEY = "__prng_key__"  # marks a typed PRNG key array, stored as its raw key data
@@ -55,12 +53,16 @@ def _decode_leaf(value: Any) -> Any:
 
 def encode(state: Any) -> bytes:
     """A model state as msgpack bytes (device arrays are copied to the host)."""
+    from flax import serialization  # here, not at import: flax is slow to import
+
     # Wrapped so a model whose state is a bare array or list still packs as a dict.
     return serialization.msgpack_serialize({"state": _encode_leaf(state)})
 
 
 def decode(data: bytes) -> Any:
     """The state :func:`encode` wrote, arrays as JAX arrays on the default device."""
+    from flax import serialization
+
     try:
         packed = serialization.msgpack_restore(data)
     except Exception as e:  # noqa: BLE001 - msgpack raises several types for damaged bytes
