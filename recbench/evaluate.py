@@ -66,10 +66,10 @@ def _csr_lists(x: Interactions) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bucket(width: int) -> int:
-    """``width`` rounded up to 4 steps per power of two (<= 25% padding), so that splits of one
-    dataset (seeds, folds) mostly share shapes and hence compiled code."""
+    """``width`` rounded up to 4 steps per power of two (<= 25% padding), and to at least 16, so
+    that splits of one dataset (seeds, folds) mostly share shapes and hence compiled code."""
     step = 1 << max(0, int(width).bit_length() - 3)
-    return max(1, -(-int(width) // step) * step)
+    return max(16, -(-int(width) // step) * step)
 
 
 # Two-stage top-k block size, and the least number of items per row, per k, for which it is used
@@ -195,7 +195,9 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     users = np.flatnonzero(np.diff(test_ptr) > 0).astype(np.int32)
     if len(users) == 0:
         raise ModelError("evaluation: no user has a test item; check the split")
-    batch_size = min(batch_size, len(users))
+    # Fewer users than a batch: one padded batch of a bucketed size, so splits with a few more or
+    # fewer test users (seeds, folds) share one compiled model and ranking program.
+    batch_size = min(batch_size, _bucket(len(users)))
     k_max = min(max(ks), n_items)
     with_ranks = any(m.needs_ranks for m in metrics)
     known_ptr, known_items = _csr_lists(known)
