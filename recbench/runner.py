@@ -39,7 +39,7 @@ from .random import derive_key, derive_rng
 from .records import PlannedTrial, TrialIdentity, TrialRecord
 from .registry import Registry
 from .specs import LoadContext, MetricSpec, ModelContext, fit_info, missing_requirements
-from .store import ResultStore, StoreError
+from .store import USER_IDS, ResultStore, StoreError
 from .timing import CompileClock
 
 # What ``Runner.run`` reports after each finished trial: (record, trials done, trials planned).
@@ -443,7 +443,9 @@ class Runner:
                    "fit_info": extras}
         if self.options.save_models:
             outcome["saved_model"] = self._save_model(built, fitted, model, trial)
-        return outcome, result.per_user
+        # Stored with the user ids they align with, so that paired tests can check the pairing.
+        per_user = {**result.per_user, USER_IDS: result.users} if result.per_user else {}
+        return outcome, per_user
 
     def _save_model(self, built: Any, fitted: Any, model: Resolved, trial: PlannedTrial
                     ) -> dict[str, Any]:

@@ -221,6 +221,9 @@ class DatasetCard:
     source: str = ""
     license: str = ""
     citation: str = ""
+    # BibTeX entries a paper that uses the dataset must cite (``recbench cite`` prints them);
+    # without it, ``citation`` is printed as a @misc note.
+    bibtex: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Layout under the store's root::
 
     trials/<key>.json              a successful trial's record
-    trials/<key>-<sha12>.npz       its per-user values, named by content (sha256 in the record)
+    trials/<key>-<sha12>.npz       its per-user values, named by content (sha256 in the record),
+                                   with the evaluated user ids (``__user_ids__``) they align with
     failed/<key>.json              the last failure of a trial; retried by the next run
     quarantine/                    damaged records and files, set aside (never deleted)
 
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 PutResult = Literal["stored", "already stored"]
 
+# The entry of a per-user file holding the user ids its values align with: paired tests pair users
+# by id, never by position. Files written before it existed lack it (their trials are unpairable).
+USER_IDS = "__user_ids__"
+
 
 class StoreError(RecbenchError):
     """A stored trial is damaged or missing; it has been set aside and its trial will re-run."""
@@ -73,7 +78,16 @@ class ResultStore:
         return dict(self._load_ok(key))
 
     def per_user(self, key: str) -> dict[str, np.ndarray]:
-        """Per-user metric values of a stored trial (``{}`` if none), verified by sha256."""
+        """Per-user metric values of a stored trial (``{}`` if none), verified by sha256; each
+        aligned with :meth:`user_ids`."""
+        return {n: v for n, v in self._per_user_file(key).items() if n != USER_IDS}
+
+    def user_ids(self, key: str) -> np.ndarray | None:
+        """The user ids the per-user values of ``key`` align with; None for a trial without
+        per-user values or stored before the ids were (it cannot be paired with another)."""
+        return self._per_user_file(key).get(USER_IDS)
+
+    def _per_user_file(self, key: str) -> dict[str, np.ndarray]:
         files = self._load_ok(key).get("files")
         if files is None:  # a record from before sha256s were stored: read unverified
             files = {"per_user": f"{key}.npz"} if (self.trials / f"{key}.npz").is_file() else {}
@@ -214,6 +228,7 @@ class ResultStore:
             return "stored"
         npz: Path | None = None
         if per_user:
+            _check_aligned(key, per_user)
             buf = io.BytesIO()
             np.savez_compressed(buf, **{n.replace("@", "_at_"): v for n, v in per_user.items()})
             data = buf.getvalue()
@@ -234,3 +249,14 @@ class ResultStore:
         self._verified[key] = json.loads(text)
         (self.failed / f"{key}.json").unlink(missing_ok=True)
         return "stored"
+
+
+def _check_aligned(key: str, per_user: dict[str, np.ndarray]) -> None:
+    """Every per-user array has one value per user id (when the ids are given)."""
+    ids = per_user.get(USER_IDS)
+    if ids is None:
+        return
+    wrong = {n: len(v) for n, v in per_user.items() if len(v) != len(ids)}
+    if wrong:
+        raise StoreError(f"trial {key}: per-user values {wrong} do not align with its "
+                         f"{len(ids)} user ids; the evaluator must return one value per user")

@@ -33,7 +33,7 @@ def test_default_run_prints_a_leaderboard(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "recbench-results" / "default" / "trials").is_dir()
     assert main(["run", *fast, "--format", "markdown"]) == 0  # second run: served from the store
     out = capsys.readouterr().out
-    assert out.startswith("| dataset | model |") and "most-popular" in out
+    assert out.startswith("### online-retail · ranking") and "| model | family |" in out
     assert main(["leaderboard", "recbench-results/default", "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("dataset,model,seeds,")
 

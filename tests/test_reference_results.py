@@ -32,6 +32,8 @@ def stored_table(experiment_file: str) -> dict[str, dict[str, str]]:
 
 def parse_rows(rows: list[list[str]]) -> dict[str, dict[str, str]]:
     header, body = rows[0], [r for r in rows[2:]]  # rows[1] is the |---| separator
+    # The best value's bold and the significance mark are not part of the digits compared.
+    body = [[cell.replace("**", "").rstrip("†") for cell in row] for row in body]
     return {row[header.index("model")]: dict(zip(header, row)) for row in body}
 
 

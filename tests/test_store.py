@@ -164,3 +164,17 @@ def test_a_record_that_cannot_be_read_for_now_is_left_in_place(tmp_path, monkeyp
     monkeypatch.setattr(Path, "read_bytes", real_read_bytes)
     assert not (tmp_path / "quarantine").exists()  # nothing moved: the record is fine
     assert ResultStore(tmp_path).get("k1")["metrics"] == {"ndcg@10": 0.25}
+
+
+def test_per_user_values_are_stored_with_the_user_ids_they_align_with(tmp_path):
+    from recbench.store import USER_IDS
+    store = ResultStore(tmp_path)
+    store.put(ok(), {**PER_USER, USER_IDS: np.array([3, 7, 9])})
+    fresh = ResultStore(tmp_path)
+    assert set(fresh.per_user("k1")) == {"ndcg@10"}  # the ids are not a metric
+    np.testing.assert_array_equal(fresh.user_ids("k1"), [3, 7, 9])
+    ResultStore(tmp_path).put(ok("old"), PER_USER)  # written before ids were stored
+    assert fresh.user_ids("old") is None
+    with pytest.raises(RecbenchError, match="do not align with its 2 user ids"):
+        store.put(ok("k2"), {**PER_USER, USER_IDS: np.array([1, 2])})
+    assert not store.has("k2")

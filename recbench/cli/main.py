@@ -15,11 +15,13 @@ import click
 
 from ..errors import RecbenchError
 from .common import EXIT_ERROR, EXIT_INTERNAL
+from .cite_cmd import cite_command
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .models_cmd import models_command
 from .recommend_cmd import recommend_command
-from .run_cmd import leaderboard_command, run_command
+from .report_cmd import leaderboard_command, report_command
+from .run_cmd import run_command
 from .split_cmd import split_group
 
 
@@ -44,6 +46,8 @@ cli.add_command(run_command)
 cli.add_command(plugins_command)
 cli.add_command(models_command)
 cli.add_command(leaderboard_command)
+cli.add_command(report_command)
+cli.add_command(cite_command)
 cli.add_command(datasets_group)
 cli.add_command(split_group)
 cli.add_command(recommend_command)

@@ -16,28 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..config import Component, Experiment, load_experiment
 from ..errors import ConfigError
 from ..registry import Registry
-from ..report import leaderboard, to_markdown, to_rich_table
 from ..records import TrialRecord
 from ..runner import RunOptions, Runner
 from ..store import ResultStore
+from .report_cmd import BOARD_FORMATS, print_report, report_of, show_skipped
 from .common import (EXIT_TRIALS_FAILED, cache_dir, console, enable_compilation_cache, registry,
                      warn_plugin_errors)
 
-FORMATS = ["table", "markdown", "csv", "json"]
-
-
-def current_failures(records: list[TrialRecord]) -> list[TrialRecord]:
-    """The failed trials not superseded by a later success of the same dataset, model, seed and
-    fold (e.g. a failure fixed by a code change, which gives the trial a new key)."""
-    def where(r: TrialRecord) -> tuple:
-        return r["dataset"], r["model"], r["seed"], r.get("fold")
-
-    latest_ok: dict[tuple, str] = {}
-    for r in records:
-        if r.get("status") == "ok":
-            latest_ok[where(r)] = max(latest_ok.get(where(r), ""), r.get("started", ""))
-    return [r for r in records if r.get("status") != "ok"
-            and not latest_ok.get(where(r), "") > r.get("started", "")]
+FORMATS = BOARD_FORMATS
 
 
 def replicate(record: TrialRecord) -> str:
@@ -45,24 +31,13 @@ def replicate(record: TrialRecord) -> str:
     return f"seed {record['seed']}" + (f" fold {record['fold']}" if "fold" in record else "")
 
 
-def _print_board(records: list[dict], fmt: str, title: str) -> None:
-    board = leaderboard(records)
-    if board.empty:
-        click.echo("no successful trial to show")
-    elif fmt == "table":
-        console().print(to_rich_table(board, title=title))
-    elif fmt == "markdown":
-        click.echo(to_markdown(board))
-    elif fmt == "csv":
-        click.echo(board.to_csv(index=False), nl=False)
-    else:
-        click.echo(board.to_json(orient="records", indent=1))
+def _print_board(records: list[dict], fmt: str, store: ResultStore, reg: Registry) -> None:
+    report = report_of(records, store, reg)
+    print_report(report, fmt)
     if any(k.startswith("log_loss") for r in records for k in r.get("metrics", {})):
         click.echo("reference: a constant prediction of 0.5 has log loss ln 2 = 0.6931; `random` "
                    "predicts the training positive rate, the best constant", err=True)
-    for r in current_failures(records):
-        click.secho(f"failed: {r['dataset']} / {r['model']} / {replicate(r)}: "
-                    f"{r.get('error', r.get('status'))}", fg="red", err=True)
+    show_skipped(report, store)
 
 
 # The default leaderboard is a quick tour of the model families on the embedded dataset: it must
@@ -163,8 +138,7 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
         click.echo(f"note: left out: {message}", err=True)
     for message in runner.hook_errors:
         click.secho(f"warning: {message}", fg="yellow", err=True)
-    _print_board(records, fmt, title=f"{experiment.name} ({experiment.protocol.task}, "
-                                     f"split {experiment.protocol.split.name})")
+    _print_board(records, fmt, runner.store, reg)
     click.echo(f"results: {options.results_dir}", err=True)
     if any(r.get("status") != "ok" for r in records):
         ctx.exit(EXIT_TRIALS_FAILED)
@@ -223,17 +197,3 @@ def _trial_line_printer(verbose: bool) -> Callable[[TrialRecord, int, int], None
             line += " (" + ", ".join(f"{k} {v}" for k, v in record["fit_info"].items()) + ")"
         click.echo(line, err=True)
     return show
-
-
-@click.command("leaderboard")
-@click.argument("results_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def leaderboard_command(results_dir: str, fmt: str) -> None:
-    """Print the leaderboard of every trial stored in RESULTS_DIR."""
-    store = ResultStore(results_dir)
-    records = list(store.records(include_failed=True))
-    for problem in store.unreadable:
-        click.secho(f"warning: unreadable record {problem}", fg="yellow", err=True)
-    _print_board(records, fmt, title=str(results_dir))
-
-

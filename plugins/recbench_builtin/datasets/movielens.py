@@ -64,6 +64,13 @@ BASE_URL = "https://files.grouplens.org/datasets/movielens"
 CITATION = ("F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and "
             "Context. ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4, Article 19. "
             "https://doi.org/10.1145/2827872")
+BIBTEX = r"""@article{harper2015movielens,
+  author  = {Harper, F. Maxwell and Konstan, Joseph A.},
+  title   = {The {MovieLens} Datasets: History and Context},
+  journal = {ACM Transactions on Interactive Intelligent Systems},
+  volume  = {5}, number = {4}, articleno = {19}, year = {2015},
+  doi     = {10.1145/2827872}
+}"""
 
 
 @dataclass(frozen=True)
@@ -684,7 +691,7 @@ def _card(release: Release) -> DatasetCard:
     return DatasetCard(
         description=f"{release.summary} Item features: multi-hot genres + release year; titles in "
                     f"item_info['title']. Archive checksum: {digests or 'none recorded'}.",
-        source=url, license=release.license, citation=CITATION)
+        source=url, license=release.license, citation=CITATION, bibtex=BIBTEX)
 
 
 SPECS: list[DatasetSpec] = [

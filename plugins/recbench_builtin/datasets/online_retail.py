@@ -87,6 +87,18 @@ CITATION = (
     "Dataset: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository. "
     "https://doi.org/10.24432/C5BW33."
 )
+BIBTEX = r"""@article{chen2012online,
+  author  = {Chen, Daqing and Sain, Sai Laing and Guo, Kun},
+  title   = {Data mining for the online retail industry: A case study of {RFM} model-based
+             customer segmentation using data mining},
+  journal = {Journal of Database Marketing \& Customer Strategy Management},
+  volume  = {19}, number = {3}, pages = {197--208}, year = {2012},
+  doi     = {10.1057/dbm.2012.17}
+}
+@misc{chen2015onlineretail,
+  author = {Chen, Daqing}, title = {{Online Retail}}, year = {2015},
+  howpublished = {UCI Machine Learning Repository}, doi = {10.24432/C5BW33}
+}"""
 ATTRIBUTION = ("Derived from \"Online Retail\" by Daqing Chen, UCI Machine Learning Repository "
                "(https://doi.org/10.24432/C5BW33), licensed CC BY 4.0; cleaned, aggregated and "
                "5-core filtered by recbench (scripts/build_online_retail.py).")
@@ -481,7 +493,7 @@ SPECS: list[DatasetSpec] = [
             _DESCRIPTION + f" Embedded in the package (no network). Derivation: {SCRIPT} on "
             f"online_retail.csv.gz (sha256 {EMBEDDED_INPUT_SHA256}) -> {EMBEDDED_RESOURCE} "
             f"(sha256 {EMBEDDED_SHA256}); see datasets/online-retail.md. {ATTRIBUTION}",
-            source=URL, license=LICENSE, citation=CITATION)),
+            source=URL, license=LICENSE, citation=CITATION, bibtex=BIBTEX)),
     DatasetSpec(
         "online-retail-full", load_full,
         DatasetCard(
@@ -489,6 +501,6 @@ SPECS: list[DatasetSpec] = [
             "(uci-online-retail/online_retail.csv.gz), else downloaded from UCI "
             f"(sha256 {ARCHIVE_SHA256}); reading the .xlsx needs openpyxl. With core=5 it equals "
             f"`online-retail`. {ATTRIBUTION}",
-            source=URL, license=LICENSE, citation=CITATION),
+            source=URL, license=LICENSE, citation=CITATION, bibtex=BIBTEX),
         FullConfig, fingerprint=fingerprint_full),
 ]

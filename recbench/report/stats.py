@@ -1,0 +1,143 @@
+"""Significance statistics for leaderboards, from well-kept libraries.
+
+Within one split: paired per-user tests between two models (:func:`paired_test`: scipy's paired
+t-test and Wilcoxon signed-rank test, and Cohen's d_z as the effect size), on values paired by
+user id (:func:`pair_by_user`: never by position), with a multiple-comparison correction across
+all pairs of a table (:func:`correct`: statsmodels' ``multipletests``, Holm by default,
+Benjamini-Hochberg as an option).
+
+Across datasets: the Friedman test on the models' ranks per dataset, the Nemenyi post-hoc test
+(scikit-posthocs) and the average ranks with the critical difference of Demšar (2006),
+"Statistical comparisons of classifiers over multiple data sets", JMLR 7:1-30
+(:func:`friedman_nemenyi`; the data a critical-difference diagram draws).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import RecbenchError
+
+CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}  # our names -> statsmodels' method names
+TESTS = ("ttest", "wilcoxon")
+
+
+class Unpairable(RecbenchError):
+    """Two trials' per-user values cannot be paired (no ids stored, or different users)."""
+
+
+def pair_by_user(ids_a: np.ndarray | None, a: np.ndarray, ids_b: np.ndarray | None,
+                 b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` ordered by user id, checked to cover the same users.
+
+    Raises :class:`Unpairable` when either has no stored ids (a record written before ids were
+    stored) or the two were evaluated on different users: a paired test needs the same users."""
+    if ids_a is None or ids_b is None:
+        raise Unpairable("per-user values stored without user ids (a record from before ids were "
+                         "stored): pairing cannot be checked; re-run the experiment to pair it")
+    if len(ids_a) != len(a) or len(ids_b) != len(b):
+        raise Unpairable("per-user values do not align with their user ids")
+    oa, ob = np.argsort(ids_a, kind="stable"), np.argsort(ids_b, kind="stable")
+    if len(ids_a) != len(ids_b) or not np.array_equal(ids_a[oa], ids_b[ob]):
+        only_a = len(np.setdiff1d(ids_a, ids_b))
+        only_b = len(np.setdiff1d(ids_b, ids_a))
+        raise Unpairable(f"evaluated on different users ({only_a} users only in one, {only_b} "
+                         f"only in the other)")
+    return np.asarray(a, np.float64)[oa], np.asarray(b, np.float64)[ob]
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    n: int  # pairs
+    mean_diff: float  # mean of a - b
+    t: float
+    p_ttest: float
+    w: float
+    p_wilcoxon: float
+    d_z: float  # Cohen's d_z: mean difference over the standard deviation of the differences
+
+
+def paired_test(a: np.ndarray, b: np.ndarray) -> PairedResult:
+    """Two-sided paired t-test and Wilcoxon signed-rank test of ``a`` vs ``b`` (same users, same
+    order), and Cohen's d_z. Identical values give p = 1 (no evidence of a difference)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d = a - b
+    n = len(d)
+    if n < 2 or not np.any(d):
+        return PairedResult(n, float(d.mean()) if n else 0.0, 0.0, 1.0, 0.0, 1.0, 0.0)
+    sd = d.std(ddof=1)
+    t = stats.ttest_rel(a, b)
+    # Zero differences are dropped (Wilcoxon's own rule); scipy picks the exact or normal method.
+    w = stats.wilcoxon(a, b, zero_method="wilcox")
+    d_z = float(d.mean() / sd) if sd > 0 else math.copysign(math.inf, d.mean())
+    return PairedResult(n, float(d.mean()), float(t.statistic), float(t.pvalue),
+                        float(w.statistic), float(w.pvalue), d_z)
+
+
+def correct(pvalues: list[float] | np.ndarray, method: str = "holm", alpha: float = 0.05
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(reject, adjusted p-values) across a family of tests: ``holm`` (Holm's step-down, controls
+    the family-wise error) or ``bh`` (Benjamini-Hochberg, the false discovery rate)."""
+    if method not in CORRECTIONS:
+        raise RecbenchError(f"unknown correction {method!r}; use one of {', '.join(CORRECTIONS)}")
+    # Imported here: statsmodels takes seconds to import, and most commands never correct.
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, np.float64)
+    if len(p) == 0:
+        return np.zeros(0, bool), p
+    reject, adjusted, _, _ = multipletests(p, alpha=alpha, method=CORRECTIONS[method])
+    return reject, adjusted
+
+
+@dataclass(frozen=True)
+class RankComparison:
+    """Friedman + Nemenyi over blocks (datasets) x models, and Demšar's critical difference."""
+
+    statistic: float  # Friedman's chi-square (scipy, with its tie correction)
+    pvalue: float
+    average_ranks: pd.Series  # model -> average rank (1 = best), best first
+    critical_difference: float  # Nemenyi CD at alpha: two models differ when their ranks do by more
+    nemenyi: pd.DataFrame  # model x model p-values
+    alpha: float
+    n_blocks: int
+
+
+def average_ranks(scores: pd.DataFrame, higher_is_better: bool = True) -> pd.Series:
+    """Rank the models (columns) within each block (row), 1 = best, ties sharing the mean rank;
+    averaged over the blocks."""
+    ranks = scores.rank(axis=1, ascending=not higher_is_better, method="average")
+    return ranks.mean(axis=0).sort_values()
+
+
+def critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
+    """Nemenyi's critical difference for ``k`` models over ``n`` blocks (Demšar 2006, eq. 5):
+    q_alpha * sqrt(k (k + 1) / (6 n)), q_alpha the studentized range quantile over sqrt 2."""
+    q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
+    return float(q * math.sqrt(k * (k + 1) / (6 * n)))
+
+
+def friedman_nemenyi(scores: pd.DataFrame, higher_is_better: bool = True, alpha: float = 0.05
+                     ) -> RankComparison:
+    """``scores``: one row per block (dataset), one column per model, no missing values."""
+    if scores.isna().any().any():
+        raise RecbenchError("friedman: every model needs a score on every dataset; drop the "
+                            "models or datasets with missing values first")
+    n, k = scores.shape
+    if k < 3 or n < 2:
+        raise RecbenchError(f"friedman: needs at least 3 models on at least 2 datasets, got {k} "
+                            f"models on {n}")
+    import scikit_posthocs  # seconds to import (it loads seaborn): only when asked for
+
+    chi2, p = stats.friedmanchisquare(*(scores[c].to_numpy() for c in scores.columns))
+    # scikit-posthocs ranks each block ascending; negate so that rank 1 is the best model.
+    signed = scores if not higher_is_better else -scores
+    nemenyi = scikit_posthocs.posthoc_nemenyi_friedman(signed.to_numpy())
+    nemenyi.index = nemenyi.columns = list(scores.columns)
+    return RankComparison(float(chi2), float(p), average_ranks(scores, higher_is_better),
+                          critical_difference(k, n, alpha), nemenyi, alpha, n)

@@ -1,0 +1,112 @@
+"""Report statistics, each checked against a worked example from its documentation or paper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recbench.errors import RecbenchError
+from recbench.report.stats import (Unpairable, average_ranks, correct, critical_difference,
+                                   friedman_nemenyi, pair_by_user, paired_test)
+
+# Student's sleep data (Cushny & Peebles 1905), the paired t-test's classic example: R's
+# `t.test(extra ~ group, data = sleep, paired = TRUE)` gives t = -4.0621, df = 9, p = 0.002833.
+SLEEP_1 = np.array([0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0])
+SLEEP_2 = np.array([1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4])
+
+
+def test_paired_t_test_and_effect_size_on_the_sleep_data():
+    r = paired_test(SLEEP_1, SLEEP_2)
+    assert r.n == 10 and r.mean_diff == pytest.approx(-1.58)
+    assert r.t == pytest.approx(-4.0621, abs=1e-4)
+    assert r.p_ttest == pytest.approx(0.002833, abs=1e-6)
+    # Cohen's d_z = mean difference / sd of the differences = -1.58 / 1.2300
+    assert r.d_z == pytest.approx(-1.58 / 1.229995, rel=1e-5)
+
+
+def test_wilcoxon_on_darwins_plants_from_scipys_documentation():
+    # scipy.stats.wilcoxon's example: Fisher's height differences of cross- and self-fertilised
+    # plants; statistic 24, two-sided exact p = 0.041259765625.
+    d = np.array([6, 8, 14, 16, 23, 24, 28, 29, 41, -48, 49, 56, 60, -67, 75], float)
+    r = paired_test(d, np.zeros_like(d))
+    assert r.w == 24.0 and r.p_wilcoxon == pytest.approx(0.041259765625)
+
+
+def test_identical_values_are_no_evidence_of_a_difference():
+    r = paired_test(np.ones(5), np.ones(5))
+    assert r.p_ttest == 1.0 and r.p_wilcoxon == 1.0 and r.d_z == 0.0
+
+
+def test_holm_and_benjamini_hochberg_on_a_worked_example():
+    # Holm (1979), the textbook example: p = 0.01, 0.04, 0.03, 0.005 at alpha 0.05. Sorted, 0.005 <
+    # 0.05/4 and 0.01 < 0.05/3 are rejected, 0.03 > 0.05/2 stops: H1 and H4 rejected; adjusted
+    # p = (0.03, 0.06, 0.06, 0.02). BH: adjusted p_(i) = min_j>=i p_(j) m / j = (0.02, 0.04, 0.04, 0.02).
+    p = [0.01, 0.04, 0.03, 0.005]
+    reject, adjusted = correct(p, "holm")
+    assert list(reject) == [True, False, False, True]
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+    reject, adjusted = correct(p, "bh")
+    assert reject.all()
+    np.testing.assert_allclose(adjusted, [0.02, 0.04, 0.04, 0.02])
+    with pytest.raises(RecbenchError, match="unknown correction"):
+        correct(p, "bonferonni")
+
+
+def test_critical_difference_matches_demsar_2006():
+    # Demšar (2006), Table 5(a): q_0.05 for k = 2..10 models; his example: k = 4, N = 14 data sets,
+    # CD = 2.569 * sqrt(4 * 5 / (6 * 14)) = 1.25.
+    q = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164]
+    for k, expected in zip(range(2, 11), q):
+        assert critical_difference(k, 1, 0.05) / np.sqrt(k * (k + 1) / 6) == pytest.approx(
+            expected, abs=1e-3)
+    assert critical_difference(4, 14) == pytest.approx(1.25, abs=5e-3)
+
+
+def _friedman_by_demsar(ranks: np.ndarray, n: int) -> float:
+    """Demšar (2006) eq. (3): chi2_F = 12 N / (k (k+1)) [sum_j R_j^2 - k (k+1)^2 / 4]."""
+    k = len(ranks)
+    return 12 * n / (k * (k + 1)) * (np.sum(ranks ** 2) - k * (k + 1) ** 2 / 4)
+
+
+def test_friedman_and_nemenyi_follow_demsars_formulas():
+    # Demšar's example: average ranks 3.143, 2.000, 2.893, 1.964 over N = 14 give chi2_F = 9.28.
+    assert _friedman_by_demsar(np.array([3.143, 2.000, 2.893, 1.964]), 14) == pytest.approx(
+        9.28, abs=0.01)
+    # On scores without ties, scipy's Friedman statistic is that formula of the average ranks.
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame(rng.random((14, 4)) + np.array([0.0, 0.3, 0.1, 0.35]),
+                          columns=["a", "b", "c", "d"])
+    result = friedman_nemenyi(scores)
+    ranks = average_ranks(scores)
+    assert result.statistic == pytest.approx(_friedman_by_demsar(ranks.to_numpy(), 14))
+    assert list(result.average_ranks.index) == list(ranks.index) and ranks.iloc[0] >= 1
+    assert result.critical_difference == pytest.approx(critical_difference(4, 14))
+    # Nemenyi's test and the critical difference agree: a pair is significant exactly when its
+    # average ranks differ by more than CD.
+    for x in scores.columns:
+        for y in scores.columns:
+            if x != y:
+                apart = abs(ranks[x] - ranks[y]) > result.critical_difference
+                assert (result.nemenyi.at[x, y] < 0.05) == apart, (x, y)
+    # Lower-is-better scores rank the other way round.
+    assert list(friedman_nemenyi(-scores, higher_is_better=False).average_ranks.index) == list(
+        ranks.index)
+
+
+def test_friedman_refuses_missing_scores_and_too_few_models():
+    with pytest.raises(RecbenchError, match="every model needs a score"):
+        friedman_nemenyi(pd.DataFrame({"a": [1.0, np.nan], "b": [1, 2], "c": [2, 3]}))
+    with pytest.raises(RecbenchError, match="at least 3 models"):
+        friedman_nemenyi(pd.DataFrame({"a": [1.0, 2.0], "b": [1, 2]}))
+
+
+def test_pairing_is_by_user_id_and_checked():
+    a, b = pair_by_user(np.array([3, 1, 2]), np.array([0.3, 0.1, 0.2]),
+                        np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(a, [0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(b, [1.0, 2.0, 3.0])
+    with pytest.raises(Unpairable, match="different users"):
+        pair_by_user(np.array([1, 2]), np.zeros(2), np.array([1, 3]), np.zeros(2))
+    with pytest.raises(Unpairable, match="without user ids"):
+        pair_by_user(None, np.zeros(2), np.array([1, 2]), np.zeros(2))
