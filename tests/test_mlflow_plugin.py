@@ -1,6 +1,6 @@
-"""The MLflow tracker plugin (plugins/recbench-mlflow), pip-installed offline as a third party would,
-found through its entry point, and run through recbench's lifecycle hooks against a local MLflow
-file store: every trial's params, metrics, timings and record reach MLflow, failures included.
+"""The MLflow tracker plugin (plugins/recbench-mlflow), pip-installed offline as a third party
+would, found through its entry point, and run through recbench's lifecycle hooks against a local
+MLflow file store: every trial's params, metrics, timings and record reach MLflow, failures too.
 
 Needs MLflow's client (``mlflow-skinny``, in the ``test`` extra); skipped with that reason where it
 is not installed.
@@ -48,7 +48,8 @@ class Diverging:
 def installed(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("mlflow-plugin")
     src = tmp / "src"  # setuptools writes build/ and *.egg-info next to the sources: build a copy
-    shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(PLUGIN, src,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp / "site"
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
@@ -84,7 +85,8 @@ def test_every_trial_is_logged_to_a_local_mlflow_store(installed, tmp_path, monk
     experiment = client.get_experiment_by_name("tracked")
     runs = client.search_runs([experiment.experiment_id])
     [parent] = [r for r in runs if r.data.tags["recbench.kind"] == "experiment"]
-    trials = {r.data.tags["recbench.key"]: r for r in runs if r.data.tags["recbench.kind"] == "trial"}
+    trials = {r.data.tags["recbench.key"]: r for r in runs
+              if r.data.tags["recbench.kind"] == "trial"}
     assert set(trials) == {r["key"] for r in records} and len(trials) == 4
     assert parent.data.metrics == {"trials_planned": 4, "trials_stored_before": 0, "trials_ok": 2,
                                    "trials_failed": 2, "trials_missing": 0}

@@ -17,8 +17,8 @@ import pytest
 
 from recbench.config import Component, Experiment, Protocol
 from recbench.errors import RecbenchError
-from recbench.report import plots
-from recbench.report.html import Plot, Section, render_html, report_from_results
+from recbench.report.html import (Section, critical_difference_section, render_html,
+                                  report_from_results)
 from recbench.runner import RunOptions, Runner
 
 MODELS = ("random", "most-popular", "item-knn")
@@ -39,10 +39,9 @@ def results(tmp_path_factory, registry) -> tuple[Path, dict[str, str]]:
 
 
 def every_plot_section() -> Section:
-    """All four plot kinds, the critical-difference diagram included (given as plain data)."""
-    cd = plots.critical_difference({"ease": 1.3, "item-knn": 1.9, "random": 2.8}, 1.2, alpha=0.05)
-    return Section("critical difference", plots=[Plot.of(cd, "CD diagram", "Critical-difference "
-                                                         "diagram of three models")])
+    """The critical-difference diagram (its ranks and CD given as plain data)."""
+    return critical_difference_section({"ease": 1.3, "item-knn": 1.9, "random": 2.8}, 1.2,
+                                       alpha=0.05, n_datasets=10, metric="ndcg@10")
 
 
 @pytest.fixture(scope="module")

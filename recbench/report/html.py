@@ -37,7 +37,8 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max
        color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.3em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }
+th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right;
+         white-space: nowrap; }
 th { border-bottom: 2px solid #555; }
 td:nth-child(-n+2), th:nth-child(-n+2) { text-align: left; }  /* model, family */
 caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: 0.3em; }
@@ -45,7 +46,7 @@ dl.card { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em
           background: #f6f6f6; padding: 0.8em; font-size: 0.9em; }
 dl.card dt { font-weight: bold; } dl.card dd { margin: 0; font-family: monospace; }
 figure { margin: 1em 0 2em; } figcaption { font-size: 0.9em; color: #555; }
-img { max-width: 100%; height: auto; }
+img { max-width: 100%; height: auto; } div.wide { overflow-x: auto; }
 .notes li { color: #8a4b00; }
 """
 
@@ -78,9 +79,10 @@ class Section:
 
 def _table(caption: str, table: pd.DataFrame | str) -> str:
     if isinstance(table, str):
-        return table
+        return f'<div class="wide">{table}</div>'
     body = table.to_html(index=False, border=0, na_rep="-", escape=True)
-    return body.replace("<thead>", f"<caption>{html.escape(caption)}</caption>\n<thead>", 1)
+    body = body.replace("<thead>", f"<caption>{html.escape(caption)}</caption>\n<thead>", 1)
+    return f'<div class="wide">{body}</div>'  # a table wider than the page scrolls by itself
 
 
 def _plot(plot: Plot) -> str:
@@ -189,17 +191,24 @@ def _per_user(store: ResultStore, records: list[dict[str, Any]], metric: str,
     return out
 
 
+def headline_metric(metrics: Sequence[str]) -> str:
+    """The metric the plots show: the first NDCG when there is one (the ranking metric papers
+    lead with), else the protocol's first metric (RMSE for rating, ...)."""
+    return next((m for m in metrics if m.startswith("ndcg")), metrics[0])
+
+
 def dataset_section(store: ResultStore, records: list[dict[str, Any]],
-                    families: Mapping[str, str]) -> Section:
-    """The section of one (dataset, protocol): card, per-model table and plots."""
+                    families: Mapping[str, str], metric: str | None = None) -> Section:
+    """The section of one (dataset, protocol): card, per-model table (sorted by ``metric``) and
+    plots of ``metric`` (default :func:`headline_metric`)."""
     frame = trial_frame(records)  # one row per record, in order (all are successes)
     frame["family"] = [families.get(r["identity"]["model"]["name"], "unknown") for r in records]
     metrics = list(records[0]["metrics"])
     known = directions(records)
     higher = {m: known.get(m, True) for m in metrics}
-    board = model_board(frame).sort_values(
-        metrics[0], ascending=not higher[metrics[0]], kind="stable", ignore_index=True)
-    metric = metrics[0]
+    metric = metric if metric in metrics else headline_metric(metrics)
+    board = model_board(frame).sort_values(metric, ascending=not higher[metric], kind="stable",
+                                           ignore_index=True)
     direction = "higher" if higher[metric] else "lower"
     notes = [f"{m}: direction not recorded (records older than higher_is_better); sorted as "
              f"higher is better" for m in metrics if m not in known]
@@ -235,6 +244,20 @@ def dataset_section(store: ResultStore, records: list[dict[str, Any]],
                    figures, notes)
 
 
+def critical_difference_section(ranks: Mapping[str, float], cd: float, *, alpha: float,
+                                 n_datasets: int, metric: str) -> Section:
+    """A section with Demšar's diagram of average ranks over datasets (from a Friedman/Nemenyi
+    comparison: ranks per model and the critical difference)."""
+    best = min(ranks, key=ranks.__getitem__)
+    fig = plots.critical_difference(ranks, cd, alpha=alpha,
+                                    title=f"average rank by {metric} over {n_datasets} datasets")
+    return Section(f"Ranks over {n_datasets} datasets ({metric})", plots=[Plot.of(
+        fig, f"Average rank of each model by {metric} over {n_datasets} datasets; models joined by "
+             f"a thick line do not differ significantly (Nemenyi, α = {alpha:g}, CD = {cd:.2f}).",
+        f"Critical-difference diagram of {len(ranks)} models; best average rank: {best} "
+        f"({ranks[best]:.2f}); critical difference {cd:.2f}.")])
+
+
 def registry_families() -> dict[str, str]:
     """Model plugin name -> family, from every installed plugin."""
     from ..plugins import load_plugins  # builds the registry: only when the caller has no map
@@ -245,10 +268,11 @@ def registry_families() -> dict[str, str]:
 
 
 def report_from_results(results_dir: str | Path, *, title: str | None = None,
-                        families: Mapping[str, str] | None = None,
+                        families: Mapping[str, str] | None = None, metric: str | None = None,
                         extra: Sequence[Section] = ()) -> str:
     """A complete report of a results directory. ``families``: model plugin name -> family
-    (default: from the installed plugins); ``extra``: further sections (statistics, a
+    (default: from the installed plugins); ``metric``: the one to sort by and plot, where a
+    section has it (default :func:`headline_metric`); ``extra``: further sections (statistics, a
     critical-difference diagram) appended as given. Damaged records, failed trials and models
     without family are listed in the report, never silently dropped."""
     store = ResultStore(results_dir)
@@ -271,7 +295,7 @@ def report_from_results(results_dir: str | Path, *, title: str | None = None,
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in ok:  # never one table across datasets or protocols
         groups.setdefault((r["dataset"], config_hash(r["identity"]["protocol"])), []).append(r)
-    sections = [dataset_section(store, group, families) for group in groups.values()]
+    sections = [dataset_section(store, group, families, metric) for group in groups.values()]
     return render_html([*sections, *extra], title or f"recbench report: {store.root.name}",
                        notes=notes)
 
@@ -282,9 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("results_dir")
     parser.add_argument("-o", "--output", default="report.html")
     parser.add_argument("--title")
+    parser.add_argument("--metric", help="the metric to sort by and plot (default: NDCG, else "
+                                         "the protocol's first)")
     args = parser.parse_args(argv)
     try:
-        text = report_from_results(args.results_dir, title=args.title)
+        text = report_from_results(args.results_dir, title=args.title, metric=args.metric)
     except RecbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

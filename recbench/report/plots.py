@@ -1,5 +1,5 @@
-"""The report's plots: accuracy vs cost with the Pareto front, per-family comparison, per-user metric
-distributions and the critical-difference diagram (Demšar 2006).
+"""The report's plots: accuracy vs cost with the Pareto front, per-family comparison, per-user
+metric distributions and the critical-difference diagram (Demšar 2006).
 
 Each function takes plain data (a pandas DataFrame, dicts, arrays) and returns a
 :class:`matplotlib.figure.Figure`, built without pyplot (no global figure registry, no interactive
@@ -85,8 +85,8 @@ def accuracy_vs_cost(board: pd.DataFrame, metric: str, *, cost: str = "fit_s",
             ax.annotate(name, (x[i], y[i]), xytext=(4, 4), textcoords="offset points", fontsize=7)
         ax.set_xscale("log")
         floored = bool((board[cost] < COST_FLOOR_S).any())
-        ax.set_xlabel(f"{cost_label}, log scale"
-                      + (f" (below {COST_FLOOR_S:g} s drawn at {COST_FLOOR_S:g} s)" if floored else ""))
+        floor = f" (below {COST_FLOOR_S:g} s drawn at {COST_FLOOR_S:g} s)" if floored else ""
+        ax.set_xlabel(f"{cost_label}, log scale{floor}")
         ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
         ax.set_title(title or f"{metric} vs {cost_label}")
         ax.legend(loc="best", frameon=False)
@@ -142,7 +142,7 @@ def per_user_distribution(values: Mapping[str, np.ndarray], metric: str, *,
                    meanprops={"marker": "D", "markerfacecolor": "white",
                               "markeredgecolor": "black", "markersize": 5},
                    medianprops={"color": "tab:orange"})
-        ax.set_xlabel(f"per-user {metric} (box: quartiles, line: median, diamond: mean)")
+        ax.set_xlabel(f"per-user {metric}\n(box: quartiles, line: median, diamond: mean)")
         ax.set_title(title or f"per-user {metric}")
         ax.grid(axis="y", visible=False)
     return fig
