@@ -9,9 +9,6 @@ is not installed.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,17 +42,8 @@ class Diverging:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("mlflow-plugin")
-    src = tmp / "src"  # setuptools writes build/ and *.egg-info next to the sources: build a copy
-    shutil.copytree(PLUGIN, src,
-                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    target = tmp / "site"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)],
-        capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def installed(install_offline) -> Path:
+    target = install_offline(PLUGIN)
     assert (target / "recbench_mlflow.py").is_file()
     return target
 
