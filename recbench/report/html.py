@@ -151,7 +151,8 @@ def protocol_card(records: Sequence[dict[str, Any]]) -> dict[str, str]:
 def model_board(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per model of a trial frame with a ``family`` column (one dataset and protocol): the
     family, run count, then each metric's and cost's mean and ``_std`` over the runs."""
-    values = [c for c in frame.columns if c not in KEYS]
+    # Numbers only: a trial frame may carry text columns too (keys, hashes, device names).
+    values = [c for c in frame.select_dtypes("number").columns if c not in KEYS]
     grouped = frame.groupby("model", sort=False)
     return pd.concat([grouped["family"].first(), grouped.size().rename("runs"),
                       grouped[values].mean(), grouped[values].std(ddof=1).add_suffix("_std")],
