@@ -65,7 +65,8 @@ def test_every_trial_is_logged_to_a_local_mlflow_store(installed, tmp_path, monk
         models=(Component("most-popular", label="pop"), Component("diverges")), seeds=(0, 1),
         protocol=Protocol(metrics=("ndcg", "recall"), ks=(5,)))
     results = tmp_path / "results"
-    runner = Runner(exp, Registry.build(host), RunOptions(results_dir=results))
+    registry = Registry.build(host)
+    runner = Runner(exp, registry, RunOptions(results_dir=results))
     records = runner.run()
     assert runner.hook_errors == []
 
@@ -107,9 +108,7 @@ def test_every_trial_is_logged_to_a_local_mlflow_store(installed, tmp_path, monk
             assert logged["error"] == record["error"]
 
     # Resumed: the stored successes are not logged again; the failures are retried and logged.
-    again = Runner(exp, Registry.build(load_plugins(objects=(Diverging(),), allow={DIST})),
-                   RunOptions(results_dir=results))
-    again.run()
+    Runner(exp, registry, RunOptions(results_dir=results)).run()
     runs = client.search_runs([experiment.experiment_id])
     assert sum(r.data.tags["recbench.kind"] == "trial" for r in runs) == 4 + 2
     latest = max((r for r in runs if r.data.tags["recbench.kind"] == "experiment"),
