@@ -37,8 +37,19 @@ def current_failures(records: list[TrialRecord]) -> list[TrialRecord]:
     for r in records:
         if r.get("status") == "ok":
             latest_ok[where(r)] = max(latest_ok.get(where(r), ""), r.get("started", ""))
-    return [r for r in records if r.get("status") != "ok"
+    return [r for r in records if r.get("status") not in ("ok", "unsupported")
             and not latest_ok.get(where(r), "") > r.get("started", "")]
+
+
+def unsupported(records: list[TrialRecord]) -> list[str]:
+    """One line per (dataset, model) whose trials the model cannot serve, with the reason (e.g.
+    a CF model on a cold-item split: "cannot serve cold items")."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        if r.get("status") == "unsupported":
+            where = (r["dataset"], r["model"], r.get("reason", "unsupported"))
+            seen[where] = seen.get(where, 0) + 1
+    return [f"{d} / {m}: {why} ({n} trial{'s' * (n > 1)})" for (d, m, why), n in seen.items()]
 
 
 def replicate(record: TrialRecord) -> str:
@@ -48,6 +59,7 @@ def replicate(record: TrialRecord) -> str:
 
 def _print_board(records: list[dict], fmt: str, title: str) -> None:
     board = leaderboard(records)
+    not_served = unsupported(records)
     if board.empty:
         click.echo("no successful trial to show")
     elif fmt == "table":
@@ -61,6 +73,8 @@ def _print_board(records: list[dict], fmt: str, title: str) -> None:
     if any(k.startswith("log_loss") for r in records for k in r.get("metrics", {})):
         click.echo("reference: a constant prediction of 0.5 has log loss ln 2 = 0.6931; `random` "
                    "predicts the training positive rate, the best constant", err=True)
+    for line in not_served:  # part of the leaderboard in the human formats, a note otherwise
+        click.echo(("" if fmt in ("csv", "json") else "- ") + line, err=fmt in ("csv", "json"))
     for r in current_failures(records):
         click.secho(f"failed: {r['dataset']} / {r['model']} / {replicate(r)}: "
                     f"{r.get('error', r.get('status'))}", fg="red", err=True)
@@ -147,7 +161,7 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     _print_board(records, fmt, title=f"{experiment.name} ({experiment.protocol.task}, "
                                      f"split {experiment.protocol.split.name})")
     click.echo(f"results: {options.results_dir}", err=True)
-    if any(r.get("status") != "ok" for r in records):
+    if any(r.get("status") not in ("ok", "unsupported") for r in records):
         ctx.exit(EXIT_TRIALS_FAILED)
 
 
@@ -195,6 +209,9 @@ def _trial_line_printer(verbose: bool) -> Callable[[TrialRecord, int, int], None
     """One line per finished trial: where, the key metric, the fit time (stderr, flushed)."""
     def show(record: TrialRecord, done: int, total: int) -> None:
         where = f"[{done}/{total}] {record['dataset']} / {record['model']} / {replicate(record)}"
+        if record["status"] == "unsupported":
+            click.echo(f"{where}: {record.get('reason', 'unsupported')}", err=True)
+            return
         if record["status"] != "ok":
             click.echo(f"{where}: failed: {record.get('error', '')}".splitlines()[0], err=True)
             return
