@@ -76,7 +76,7 @@ def test_sparse_table_with_bad_value_names_the_column():
 def test_no_side_information_is_refused_naming_both_tables():
     with pytest.raises(DataError, match=r"no item features .*item_features.* no item text"):
         encode_items(ModelContext(3, 3), FeatureOptions(), "content-knn")
-    with pytest.raises(DataError, match="no usable item feature"):
+    with pytest.raises(DataError, match="no usable feature"):
         encode_items(context([[1.0], [1.0]], ["flat"], text=["", ""]), FeatureOptions(), "m")
 
 
@@ -149,7 +149,8 @@ def warm_ndcg(tmp_path, signal: dict) -> dict[str, float]:
         "datasets": [{"name": "synthetic", "config": {
             "n_users": 800, "n_items": 400, "mean_per_user": 10, "popularity": 0.3,
             "n_attributes": 32, **signal}}],
-        "models": [{"name": "content-knn"}, {"name": "item-knn"}], "seeds": [0],
+        "models": [{"name": "content-knn"}, {"name": "item-knn"},
+                   {"name": "lightfm", "config": {"epochs": 8, "eval_every": 8}}], "seeds": [0],
         "protocol": {"metrics": ["ndcg"], "ks": [20]}})
     records = Runner(exp, BUILTIN, RunOptions(tmp_path / json.dumps(signal))).run()
     return {r["model"]: r["metrics"]["ndcg@20"] for r in records}
@@ -159,4 +160,5 @@ def test_planted_signals_separate_content_from_collaborative_filtering(tmp_path)
     content = warm_ndcg(tmp_path, {"content": 3.0, "collaborative": 0.0})
     collaborative = warm_ndcg(tmp_path, {"content": 0.0, "collaborative": 3.0})
     assert content["content-knn"] > content["item-knn"]
+    assert content["lightfm"] > content["item-knn"]  # the hybrid uses the content signal
     assert collaborative["content-knn"] < collaborative["item-knn"]

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from scipy.stats import skew
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recbench.api import DataError, ModelContext, check
+from recbench.api import DataError, FeatureTable, ModelContext, check
 
 _CLIP = 5.0  # robust z-scores beyond this carry no more weight
 _SKEW = 1.0  # sample skewness above which a non-negative column is log1p-transformed
@@ -144,12 +144,27 @@ def _text_block(text: np.ndarray | None, opts: FeatureOptions
 def encode_items(ctx: ModelContext, opts: FeatureOptions, model: str) -> EncodedItems:
     """The item x feature matrix of the module docstring; raises :class:`DataError` on bad input."""
     require_side_information(ctx, model)
+    return encode_table(ctx.item_features, ctx.item_text, ctx.n_items, opts, f"model {model!r}")
+
+
+def encode_users(ctx: ModelContext, opts: FeatureOptions, model: str) -> EncodedItems | None:
+    """The user features (e.g. country, age, occupation) by the same rules; None without any."""
+    if ctx.user_features is None:
+        return None
+    try:
+        return encode_table(ctx.user_features, None, ctx.n_users, opts, f"model {model!r}")
+    except DataError as e:
+        raise DataError(f"user features: {e}") from None
+
+
+def encode_table(table: FeatureTable | None, text: np.ndarray | None, n_rows: int,
+                 opts: FeatureOptions, where: str) -> EncodedItems:
+    """Rows of ``table`` (and TF-IDF of ``text``) encoded as the module docstring describes."""
     blocks: list[sp.csr_matrix] = []
     names: list[str] = []
     dropped: list[str] = []
-    numeric = np.zeros((ctx.n_items, 0))
+    numeric = np.zeros((n_rows, 0))
     numeric_names: list[str] = []
-    table = ctx.item_features
     if table is not None:
         keep = [j for j, c in enumerate(table.columns) if c not in opts.drop_columns]
         values = table.values[:, keep]
@@ -179,12 +194,12 @@ def encode_items(ctx: ModelContext, opts: FeatureOptions, model: str) -> Encoded
                 numeric_names = [n for _, n in scaled]
                 blocks.append(_rms_scaled(numeric, opts.numeric_weight))
                 names += numeric_names
-    text, text_names = _text_block(ctx.item_text, opts)
-    if text is not None:
-        blocks.append(_normalised(text, opts.text_weight))
+    text_matrix, text_names = _text_block(text, opts)
+    if text_matrix is not None:
+        blocks.append(_normalised(text_matrix, opts.text_weight))
         names += text_names
     if not names:
-        raise DataError(f"model {model!r}: no usable item feature (every column constant"
+        raise DataError(f"{where}: no usable feature (every column constant"
                         f"{' or dropped' if opts.drop_columns else ''}: "
                         f"{', '.join(dropped) or 'none'}; no text term); give the items "
                         "attributes or descriptions")
