@@ -57,7 +57,8 @@ class FeatureOptions:
     numeric_weight: float = field(default=1.0, metadata={"range": (0.0, None)})
     text_weight: float = field(default=1.0, metadata={"range": (0.0, None)})
     drop_columns: tuple[str, ...] = field(default=(), metadata={
-        "help": "item feature columns to ignore (e.g. ones computed from future interactions)"})
+        "help": "item feature columns to ignore (e.g. ones computed from future "
+                "interactions); names the dataset lacks are ignored"})
 
     def __post_init__(self) -> None:
         check(self.text_features >= 0, f"text_features must be >= 0, got {self.text_features}")

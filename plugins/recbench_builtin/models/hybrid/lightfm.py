@@ -60,6 +60,10 @@ from ..content.features import FeatureOptions, encode_items, encode_users
 
 @dataclass(frozen=True)
 class LightFMConfig(FeatureOptions):
+    # Fewer text terms than content-knn: every training step multiplies the whole item feature
+    # table by the feature embeddings.
+    text_features: int = field(default=300, metadata={
+        "range": (0, None), "help": "most TF-IDF terms of the item text (0: no text)"})
     factors: int = field(default=64, metadata={"range": (1, None)})
     loss: Literal["bpr", "warp"] = "warp"
     warp_negatives: int = field(default=16, metadata={
@@ -70,8 +74,9 @@ class LightFMConfig(FeatureOptions):
         "help": "an identity embedding per user besides their features"})
     use_user_features: bool = True
     epochs: int = field(default=40, metadata={"range": (1, None)})
-    batch_size: int = field(default=1024, metadata={"range": (1, None)})
-    learning_rate: float = field(default=0.005, metadata={"range": (0.0, None)})
+    batch_size: int = field(default=2048, metadata={"range": (1, None)})
+    # 0.002 over 0.005: better NDCG@10 on the ML-100K split of seed 100 (not a reported seed).
+    learning_rate: float = field(default=0.002, metadata={"range": (0.0, None)})
     reg: float = field(default=1e-4, metadata={"range": (0.0, None)})
     init_std: float = field(default=0.05, metadata={"range": (0.0, None)})
     eval_every: int = field(default=1, metadata={"range": (1, None)})
@@ -89,10 +94,11 @@ class LightFMConfig(FeatureOptions):
         check(self.loss in ("bpr", "warp"), f"loss must be 'bpr' or 'warp', got {self.loss!r}")
 
 
-def _item_repr(params, features: jax.Array, items: jax.Array) -> tuple[jax.Array, jax.Array]:
-    f = features[items]
-    q = f @ params["item_feat"] + params["item_id"][items]
-    b = f @ params["item_feat_bias"] + params["item_id_bias"][items]
+def _item_table(params, features: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Every item's representation and bias: one ``[n_items, d] @ [d, k]`` product per step,
+    cheaper than gathering feature rows for each positive and each sampled negative."""
+    q = features @ params["item_feat"] + params["item_id"]
+    b = features @ params["item_feat_bias"] + params["item_id_bias"]
     return q, b
 
 
@@ -104,11 +110,12 @@ def _loss(params, batch, key, aux, *, loss: str, n_negatives: int):
     u, i = batch["user"], batch["item"]
     n_items = params["item_id"].shape[0]
     p = _user_repr(params, aux["user_features"], u)
-    q, b = _item_repr(params, aux["item_features"], i)
+    q_all, b_all = _item_table(params, aux["item_features"])
+    q, b = q_all[i], b_all[i]
     pos = (p * q).sum(-1) + b
     shape = () if loss == "bpr" else (n_negatives,)
     j = sample_negatives(key, u, n_items, aux["positives"], shape=shape, rounds=ROUNDS)
-    qj, bj = _item_repr(params, aux["item_features"], j)
+    qj, bj = q_all[j], b_all[j]
     penalty = (p * p).sum(-1) + (q * q).sum(-1)
     if loss == "bpr":
         neg = (p * qj).sum(-1) + bj
@@ -133,8 +140,7 @@ def _loss_for(loss: str, n_negatives: int):
 
 @jax.jit
 def _representations(params, item_features: jax.Array, user_features: jax.Array):
-    items = jnp.arange(params["item_id"].shape[0])
-    q, b = _item_repr(params, item_features, items)
+    q, b = _item_table(params, item_features)
     p = _user_repr(params, user_features, jnp.arange(params["user_id"].shape[0]))
     return p, q, b
 
