@@ -162,3 +162,36 @@ def test_planted_signals_separate_content_from_collaborative_filtering(tmp_path)
     assert content["content-knn"] > content["item-knn"]
     assert content["lightfm"] > content["item-knn"]  # the hybrid uses the content signal
     assert collaborative["content-knn"] < collaborative["item-knn"]
+
+
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
+    """The ranking decomposition (and DeepFM's blocked MLP) gives y(u, i) of every pair."""
+    import jax
+    import jax.numpy as jnp
+    from recbench_builtin.models.hybrid.fm import _mlp, _pair_logits, _scores
+    rng = np.random.default_rng(0)
+    n_users, n_items, d, k = 5, 300, 7, 4  # more items than one block of the MLP
+    r = lambda *s: jnp.asarray(rng.standard_normal(s), jnp.float32)  # noqa: E731
+    params = {"w0": r(), "w_user": r(n_users), "w_item": r(n_items), "w_attr": r(d),
+              "v_user": r(n_users, k), "v_item": r(n_items, k), "v_attr": r(d, k)}
+    if hidden:
+        params["mlp"] = _mlp(hidden).init(jax.random.key(0), jnp.zeros((1, 3 * k)))["params"]
+    features = r(n_items, d)
+    users = jnp.arange(n_users)
+    full = np.asarray(_scores(params, features, users, hidden=hidden))
+    u, i = jnp.meshgrid(users, jnp.arange(n_items), indexing="ij")
+    pairs = np.asarray(_pair_logits(params, hidden, u, i, features))
+    # Brute force FM: 1/2 sum_k [(sum_j v_jk x_j)^2 - sum_j v_jk^2 x_j^2] over the three fields.
+    v = np.concatenate([np.asarray(params["v_user"])[:, None].repeat(n_items, 1)[..., None, :],
+                        np.asarray(params["v_item"])[None].repeat(n_users, 0)[..., None, :],
+                        (np.asarray(features)[:, :, None] * np.asarray(params["v_attr"])[None])
+                        [None].repeat(n_users, 0)], axis=2)
+    pairwise = 0.5 * ((v.sum(2) ** 2).sum(-1) - (v ** 2).sum((2, 3)))
+    if not hidden:
+        brute = (float(params["w0"]) + np.asarray(params["w_user"])[:, None]
+                 + np.asarray(params["w_item"])[None] + (np.asarray(features)
+                                                        @ np.asarray(params["w_attr"]))[None]
+                 + pairwise)
+        np.testing.assert_allclose(pairs, brute, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(full, pairs, rtol=1e-4, atol=1e-4)
