@@ -13,7 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from .specs import FitInfoValue
 
-Status = Literal["ok", "failed", "missing"]
+Status = Literal["ok", "failed", "unsupported", "missing"]
 
 
 class DatasetIdentity(TypedDict):
@@ -120,12 +120,16 @@ class TrialRecord(TypedDict):
     stage: NotRequired[str]
     error: NotRequired[str]
     traceback: NotRequired[str]
+    reason: NotRequired[str]
 
 
 # Keys an "ok" record always has, beyond the ones every record has.
 OK_KEYS = frozenset({"identity", "config_hash", "provenance", "started", "metrics",
                      "higher_is_better", "timings", "counts", "n_parameters", "memory", "fit_info"})
 FAILED_KEYS = frozenset({"identity", "stage", "error", "traceback"})
+# A trial the model cannot serve (e.g. "cannot serve cold items"): stored like a success, never
+# retried, shown in the leaderboard as such.
+UNSUPPORTED_KEYS = frozenset({"identity", "config_hash", "provenance", "started", "reason"})
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ def schema_problems(record: Any, td: type = TrialRecord, where: str = "record") 
         else:
             problems += _value_problems(value, hints[name], f"{where}.{name}")
     if td is TrialRecord:
-        needed = {"ok": OK_KEYS, "failed": FAILED_KEYS}.get(record.get("status"), frozenset())
+        needed = {"ok": OK_KEYS, "failed": FAILED_KEYS,
+                  "unsupported": UNSUPPORTED_KEYS}.get(record.get("status"), frozenset())
         problems += [f"{where}.{name}: missing (status {record['status']!r})"
                      for name in sorted(needed - set(record))]
     return problems

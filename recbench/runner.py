@@ -38,7 +38,8 @@ from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_la
 from .random import derive_key, derive_rng
 from .records import PlannedTrial, TrialIdentity, TrialRecord
 from .registry import Registry
-from .specs import LoadContext, MetricSpec, ModelContext, fit_info, missing_requirements
+from .specs import (LoadContext, MetricSpec, ModelContext, fit_info, item_text_of,
+                    missing_requirements)
 from .store import USER_IDS, ResultStore, StoreError
 from .timing import CompileClock
 
@@ -234,7 +235,9 @@ class Runner:
         ident: TrialIdentity = {
             "dataset": {**d.identity(), "checksum": checksum},  # type: ignore[typeddict-item]
             # Without the folds list: a trial's own fold is below, so adding folds reuses trials.
-            "protocol": {k: v for k, v in to_dict(p).items() if k != "folds"},
+            # Without candidates when "all" (the default), so keys stay what they were before it.
+            "protocol": {k: v for k, v in to_dict(p).items()
+                         if k != "folds" and not (k == "candidates" and v == "all")},
             "model": m.identity(),  # type: ignore[typeddict-item]
             "seed": seed,
             "recbench": __version__,
@@ -399,6 +402,10 @@ class Runner:
                                "train": len(split.train), "test": len(split.test),
                                "valid": len(split.valid) if split.valid is not None else 0}},
             started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if not model.spec.cold_items and is_cold_item_split(split):
+            # Not a failure and never random scores: the model cannot rank items it never saw.
+            record.update(status="unsupported", reason=COLD_UNSUPPORTED)  # type: ignore[typeddict-item]
+            return record, {}
         try:
             outcome, per_user = self._fit_and_evaluate(ds, split, model, trial)
         except Exception as e:  # noqa: BLE001 - a failing model is recorded, the run goes on
@@ -464,7 +471,8 @@ class Runner:
             history = full if p.history == "train+valid" else split.train
             return evaluate_ranking(fitted, train=history, test=split.test, known=known,
                                     metrics=metrics, ks=p.ks, batch_size=p.batch_size,
-                                    fit_on=split.train)
+                                    fit_on=split.train, candidates=candidate_items(split,
+                                                                                   p.candidates))
         test = split.test
         users, items, target = (
             (test.user, test.item, test.rating) if p.task == "rating" else
@@ -473,11 +481,35 @@ class Runner:
         return evaluate_points(fitted, users=users, items=items, target=target, metrics=metrics)
 
 
+COLD_UNSUPPORTED = "cannot serve cold items"
+
+
+def is_cold_item_split(split: Split) -> bool:
+    """Every test interaction is with an item that has no training interaction (the cold-items
+    splitter, or given files that hold items out): only models declaring ``cold_items`` can
+    rank the test items."""
+    return bool((split.train.item_counts[split.test.item] == 0).all())
+
+
+def candidate_items(split: Split, candidates: str) -> np.ndarray | None:
+    """protocol.candidates as an item mask for the evaluator: None for "all"; for "cold" the test
+    part's items that have no training interaction."""
+    if candidates == "all":
+        return None
+    cold = np.zeros(split.train.n_items, bool)
+    cold[split.test.item] = True
+    cold &= split.train.item_counts == 0
+    if not cold.any():
+        raise DataError('protocol.candidates = "cold" but no test item is cold (every test item '
+                        'has training interactions); use the cold-items splitter')
+    return cold
+
+
 def model_context(ds: Dataset, protocol: Any) -> ModelContext:
     """What a model factory is handed for dataset ``ds`` under ``protocol``."""
     x = ds.interactions
     return ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, protocol.task,
-                        protocol.binary_threshold)
+                        protocol.binary_threshold, item_text_of(ds))
 
 
 def with_valid(split: Split) -> Interactions:

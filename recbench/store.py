@@ -219,7 +219,7 @@ class ResultStore:
         key = record["key"]
         if self.has(key):
             return "already stored"
-        if record["status"] != "ok":
+        if record["status"] not in ("ok", "unsupported"):  # unsupported is final, like ok
             failed = self.failed / f"{key}.json"
             atomic_write(failed, lambda f: json.dump(record, f, indent=1))
             if self.has(key):  # another run stored its success meanwhile: no failure to report

@@ -140,7 +140,7 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
         click.secho(f"warning: {message}", fg="yellow", err=True)
     _print_board(records, fmt, runner.store, reg)
     click.echo(f"results: {options.results_dir}", err=True)
-    if any(r.get("status") != "ok" for r in records):
+    if any(r.get("status") not in ("ok", "unsupported") for r in records):
         ctx.exit(EXIT_TRIALS_FAILED)
 
 
@@ -188,6 +188,9 @@ def _trial_line_printer(verbose: bool) -> Callable[[TrialRecord, int, int], None
     """One line per finished trial: where, the key metric, the fit time (stderr, flushed)."""
     def show(record: TrialRecord, done: int, total: int) -> None:
         where = f"[{done}/{total}] {record['dataset']} / {record['model']} / {replicate(record)}"
+        if record["status"] == "unsupported":
+            click.echo(f"{where}: {record.get('reason', 'unsupported')}", err=True)
+            return
         if record["status"] != "ok":
             click.echo(f"{where}: failed: {record.get('error', '')}".splitlines()[0], err=True)
             return

@@ -187,8 +187,19 @@ def current_failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         if r.get("status") == "ok":
             latest_ok[where(r)] = max(latest_ok.get(where(r), ""), r.get("started", ""))
-    return [r for r in records if r.get("status") != "ok"
+    return [r for r in records if r.get("status") not in ("ok", "unsupported")
             and not latest_ok.get(where(r), "") > r.get("started", "")]
+
+
+def unsupported(records: list[dict[str, Any]]) -> list[str]:
+    """One line per (dataset, model) whose trials the model cannot serve, with the reason (e.g.
+    a CF model on a cold-item split: "cannot serve cold items"); never averaged, never failed."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        if r.get("status") == "unsupported":
+            where = (r["dataset"], r["model"], r.get("reason", "unsupported"))
+            seen[where] = seen.get(where, 0) + 1
+    return [f"{d} / {m}: {why} ({n} trial{'s' * (n > 1)})" for (d, m, why), n in seen.items()]
 
 
 def _failure_notes(records: list[dict[str, Any]]) -> list[str]:
@@ -210,7 +221,7 @@ def build_report(records: Iterable[dict[str, Any]], store: ResultStore | None = 
     paired tests; without it no test runs)."""
     records = list(records)
     ok = [r for r in records if r.get("status") == "ok"]
-    notes = _failure_notes(records)
+    notes = [*unsupported(records), *_failure_notes(records)]
     unchecked = [r for r in ok if not isinstance(r.get("metrics"), dict)]
     if unchecked:
         notes += [f"record {r.get('key')} has no metrics: left out" for r in unchecked]

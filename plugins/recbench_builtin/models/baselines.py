@@ -174,7 +174,8 @@ SPECS: list[ModelSpec] = [
     ModelSpec("random", "baseline", frozenset({"ranking", "rating", "binary"}),
               lambda cfg, ctx: RandomModel(ctx.task, ctx.binary_threshold), NoOptions,
               "uniform random scores; ratings from N(mean, std) of training ratings; binary: the "
-              "training positive rate for every pair"),
+              "training positive rate for every pair",
+              cold_items=True),  # random scores need no interactions: the cold-start floor
     ModelSpec("most-popular", "baseline", frozenset({"ranking", "binary"}),
               lambda cfg, ctx: MostPopularModel(ctx.task, ctx.binary_threshold), NoOptions,
               "items ranked by training interaction count, the same list for every user; binary: "
