@@ -123,18 +123,21 @@ def _ndcg(model, split) -> float:
 @pytest.mark.parametrize("signal", ["markov", "none"])
 def test_sequential_models_recover_the_markov_signal_and_only_it(registry, signal):
     markov = signal == "markov"
-    cfg = SyntheticConfig(n_users=200, n_items=60, mean_per_user=12, popularity=0.5,
+    # Same sizes for both signals (one row per user), so the second fit reuses the compiled
+    # programs of the first.
+    cfg = SyntheticConfig(n_users=300, n_items=200, mean_per_user=10, popularity=0.5,
                           collaborative=0.0 if markov else 2.0, sequential=0.9 if markov else 0.0)
     ds = generate(cfg)
     split = leave_last_out(ds.interactions, LeaveLastOutConfig(), np.random.default_rng(0))
     ctx = ModelContext(ds.interactions.n_users, ds.interactions.n_items)
     plain = {name: _ndcg(registry.spec("model", name).factory(
         registry.spec("model", name).config(), ctx), split) for name in ("most-popular", "ease")}
-    light = {"epochs": 30, "patience": 3, "max_len": 8, "dim": 16}
+    light = {"epochs": 40, "patience": 4, "max_len": 8, "dim": 16, "batch_size": 32,
+             "learning_rate": 0.005}
     sequential = {"sasrec": _ndcg(SequentialModel(SASRecConfig(**light, blocks=1), ctx), split),
                   "gru4rec": _ndcg(SequentialModel(RNNConfig(**light), ctx), split)}
     best_plain = max(plain.values())
     if markov:  # 0.9 of the next items follow 4 planted successors of the last one
-        assert min(sequential.values()) > 1.5 * best_plain, (sequential, plain)
+        assert min(sequential.values()) > 1.8 * best_plain, (sequential, plain)
     else:
         assert max(sequential.values()) < best_plain + 0.02, (sequential, plain)

@@ -24,8 +24,8 @@ from flax import linen as nn
 
 from recbench.api import ModelSpec, check
 
-from .layers import Dropout, EMBED_INIT, ItemEmbedding
-from .training import SequentialConfig, SequentialModel
+from .layers import SequentialNet, Dropout, EMBED_INIT, ItemEmbedding
+from .training import SequentialConfig, sequential_spec
 
 
 def _shifted(x: jax.Array, window: int) -> jax.Array:
@@ -36,10 +36,8 @@ def _shifted(x: jax.Array, window: int) -> jax.Array:
     return jnp.stack([padded[:, s:s + t] for s in range(window)], axis=2)
 
 
-class CaserNet(nn.Module):
+class CaserNet(SequentialNet):
     cfg: Any  # CaserConfig
-    n_users: int
-    n_items: int
 
     @nn.compact
     def __call__(self, inputs: jax.Array, users: jax.Array, *, deterministic: bool
@@ -87,9 +85,8 @@ class CaserConfig(SequentialConfig):
 
 
 SPECS: list[ModelSpec] = [
-    ModelSpec("caser", "cnn", frozenset({"ranking"}), SequentialModel, CaserConfig,
-              "Caser (Flax): horizontal and vertical convolutions over the last 5 items plus a "
-              "user embedding, next-item loss at every position, Adam, early stopping on "
-              "validation NDCG@10",
-              requires=frozenset({"timestamps"}), families=("sequential",)),
+    sequential_spec("caser", "cnn", CaserConfig,
+                    "Caser (Flax): horizontal and vertical convolutions over the last 5 items plus a "
+                    "user embedding, next-item loss at every position, Adam, early stopping on "
+                    "validation NDCG@10"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -10,6 +12,16 @@ from ..neural_cf import _dropout as hashed_dropout
 
 # Embedding initialiser of RecBole's sequential models (and BERT): N(0, 0.02).
 EMBED_INIT = nn.initializers.normal(0.02)
+
+
+class SequentialNet(nn.Module):
+    """Base of the networks: built from the model's config and the id-space sizes; called as
+    ``net(inputs [B, L], users [B], deterministic=...)`` it returns ``(hidden [B, L, d],
+    table [n_items, d], bias [n_items] | None)`` (see :mod:`.training`)."""
+
+    cfg: Any
+    n_users: int
+    n_items: int
 
 
 class ItemEmbedding(nn.Module):

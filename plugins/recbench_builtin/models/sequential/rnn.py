@@ -23,14 +23,12 @@ from flax import linen as nn
 
 from recbench.api import ModelSpec, check
 
-from .layers import Dropout, ItemEmbedding, MaskedRNN
-from .training import SequentialConfig, SequentialModel
+from .layers import SequentialNet, Dropout, ItemEmbedding, MaskedRNN
+from .training import SequentialConfig, sequential_spec
 
 
-class RecurrentNet(nn.Module):
+class RecurrentNet(SequentialNet):
     cfg: Any  # RNNConfig
-    n_users: int
-    n_items: int
 
     @nn.compact
     def __call__(self, inputs: jax.Array, users: jax.Array, *, deterministic: bool
@@ -72,12 +70,10 @@ class LSTMConfig(RNNConfig):
 
 
 SPECS: list[ModelSpec] = [
-    ModelSpec("gru4rec", "rnn", frozenset({"ranking"}), SequentialModel, RNNConfig,
-              "GRU4Rec (Flax GRU over the last 50 items): next-item loss at every position (full "
-              "softmax, sampled softmax or BCE), Adam, early stopping on validation NDCG@10",
-              requires=frozenset({"timestamps"}), families=("sequential",)),
-    ModelSpec("lstm", "lstm", frozenset({"ranking"}), SequentialModel, LSTMConfig,
-              "LSTM recommender: GRU4Rec's network with an LSTM cell (not NARM's attention), so it "
-              "differs from gru4rec in the cell alone; same loss, training and early stopping",
-              requires=frozenset({"timestamps"}), families=("sequential",)),
+    sequential_spec("gru4rec", "rnn", RNNConfig,
+                    "GRU4Rec (Flax GRU over the last 50 items): next-item loss at every position (full "
+                    "softmax, sampled softmax or BCE), Adam, early stopping on validation NDCG@10"),
+    sequential_spec("lstm", "lstm", LSTMConfig,
+                    "LSTM recommender: GRU4Rec's network with an LSTM cell (not NARM's attention), so it "
+                    "differs from gru4rec in the cell alone; same loss, training and early stopping"),
 ]

@@ -22,8 +22,8 @@ from flax import linen as nn
 
 from recbench.api import ModelSpec, check
 
-from .layers import EMBED_INIT, Dropout, ItemEmbedding, hashed_dropout
-from .training import SequentialConfig, SequentialModel
+from .layers import SequentialNet, EMBED_INIT, Dropout, ItemEmbedding, hashed_dropout
+from .training import SequentialConfig, sequential_spec
 
 
 def _attention(query: jax.Array, key: jax.Array, value: jax.Array, bias: Any = None,
@@ -56,10 +56,8 @@ class Block(nn.Module):
         return x + drop(h, deterministic=deterministic)
 
 
-class SASRecNet(nn.Module):
+class SASRecNet(SequentialNet):
     cfg: Any  # SASRecConfig
-    n_users: int
-    n_items: int
 
     @nn.compact
     def __call__(self, inputs: jax.Array, users: jax.Array, *, deterministic: bool
@@ -101,9 +99,8 @@ class SASRecConfig(SequentialConfig):
 
 
 SPECS: list[ModelSpec] = [
-    ModelSpec("sasrec", "attention", frozenset({"ranking"}), SequentialModel, SASRecConfig,
-              "SASRec (Flax): causal self-attention over the last 50 items with learned "
-              "positions, next-item loss at every position (full softmax, sampled softmax or "
-              "BCE), Adam, early stopping on validation NDCG@10",
-              requires=frozenset({"timestamps"}), families=("sequential",)),
+    sequential_spec("sasrec", "attention", SASRecConfig,
+                    "SASRec (Flax): causal self-attention over the last 50 items with learned "
+                    "positions, next-item loss at every position (full softmax, sampled softmax or "
+                    "BCE), Adam, early stopping on validation NDCG@10"),
 ]

@@ -35,6 +35,7 @@ import optax
 from recbench.api import (
     Interactions,
     ModelContext,
+    ModelSpec,
     UserBatch,
     cached_optimizer,
     check,
@@ -165,3 +166,10 @@ class SequentialModel:
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> SequentialFitted:
         return fit_sequential(self.cfg, self.ctx, train, valid, key)
+
+
+def sequential_spec(name: str, family: str, config: type, description: str) -> ModelSpec:
+    """A sequential model's registration: ranking only, needs timestamps, also in family
+    ``sequential``."""
+    return ModelSpec(name, family, frozenset({"ranking"}), SequentialModel, config, description,
+                     requires=frozenset({"timestamps"}), families=("sequential",))
