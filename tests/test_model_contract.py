@@ -22,9 +22,16 @@ BUILTIN = Registry.build(load_plugins(allow=set()))
 N_ITEMS = 40  # recbench.testing.tiny_dataset's
 
 
+# The sequential models at test size: no rule of the kit depends on the width, and their default
+# programs (two attention blocks over 50 positions, ...) take 10-20 s each to compile on 2 cores.
+_SMALL = {"dim": 16, "max_len": 8, "epochs": 4, "patience": 2}
+TEST_CONFIGS = {"sasrec": {**_SMALL, "blocks": 1}, "gru4rec": _SMALL, "lstm": _SMALL,
+                "caser": {**_SMALL, "window": 3}}
+
+
 @pytest.mark.parametrize("name", BUILTIN.names("model"))
 def test_builtin_model_passes_contract(name):
-    check_model(name, registry=BUILTIN)
+    check_model(name, registry=BUILTIN, config=TEST_CONFIGS.get(name))
 
 
 @pytest.mark.parametrize("name", BUILTIN.names("model"))
