@@ -39,7 +39,7 @@ COSTS = ("fit_s", "eval_s")
 KEYS = ("dataset", "model", "family", "seed", "fold", "users_evaluated", "users_excluded")
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 72em;
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 96em;
        color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.3em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
@@ -50,7 +50,8 @@ td:nth-child(-n+2), th:nth-child(-n+2) { text-align: left; }  /* model, family *
 caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: 0.3em; }
 dl.card { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em;
           background: #f6f6f6; padding: 0.8em; font-size: 0.9em; }
-dl.card dt { font-weight: bold; } dl.card dd { margin: 0; font-family: monospace; }
+dl.card dt { font-weight: bold; }
+dl.card dd { margin: 0; font-family: monospace; overflow-wrap: anywhere; }
 figure { margin: 1em 0 2em; } figcaption { font-size: 0.9em; color: #555; }
 img { max-width: 100%; height: auto; } div.wide { overflow-x: auto; }
 .notes li { color: #8a4b00; } p.legend { font-size: 0.85em; color: #555; margin-top: 0; }
