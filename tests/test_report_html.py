@@ -18,7 +18,9 @@ import pytest
 from recbench.config import Component, Experiment, Protocol
 from recbench.errors import RecbenchError
 from recbench.report.html import (Section, critical_difference_section, render_html,
-                                  report_from_results)
+                                  report_from_results, report_html)
+from recbench.report.tables import build_report
+from recbench.store import ResultStore
 from recbench.runner import RunOptions, Runner
 
 MODELS = ("random", "most-popular", "item-knn")
@@ -42,6 +44,15 @@ def every_plot_section() -> Section:
     """The critical-difference diagram (its ranks and CD given as plain data)."""
     return critical_difference_section({"ease": 1.3, "item-knn": 1.9, "random": 2.8}, 1.2,
                                        alpha=0.05, n_datasets=10, metric="ndcg@10")
+
+
+@pytest.fixture(scope="module")
+def cli_page(results) -> str:
+    """What `recbench report --format html` writes (tables with statistics), with a CD section."""
+    root, families = results
+    store = ResultStore(root)
+    report = build_report(store.records(include_failed=True), store, families)
+    return report_html(report, store, title="recbench report", extra=[every_plot_section()])
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +108,25 @@ def test_report_lists_what_it_skipped(results, tmp_path):
         report_from_results(tmp_path / "nowhere", families={})
 
 
+def test_report_html_renders_the_statistics_tables(results, cli_page):
+    families = results[1]
+    assert external_references(cli_page) == [] and "<script" not in cli_page
+    assert cli_page.count("<table>") == 1 and cli_page.count('<dl class="card">') == 1
+    assert cli_page.count('<img src="data:image/png;base64,') == 4
+    assert "<b>" in cli_page  # the best value of each metric
+    for model, family in families.items():
+        assert f"<td>{model}</td>" in cli_page and f"<td>{family}</td>" in cli_page
+    assert "mean ± std over seeds" in cli_page  # the table's legend
+
+
 def test_render_html_escapes_text():
     page = render_html([Section("<b>x</b>", {"k": "<i>"}, notes=["a & b"])], title="<script>")
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "&lt;i&gt;" in page and "a &amp; b" in page
 
 
-def test_report_renders_in_headless_chromium(results, report, tmp_path):
+def test_reports_render_in_headless_chromium(results, cli_page, report, tmp_path):
+    """Both reports (`recbench report --format html`, and the one straight from the records)."""
     if CHROMIUM is None:
         message = ("no Chromium installed: install Debian's `chromium` package (apt-get install "
                    "chromium; .ci/run does) or set RECBENCH_CHROMIUM to its binary")
@@ -113,34 +136,38 @@ def test_report_renders_in_headless_chromium(results, report, tmp_path):
     from playwright.sync_api import sync_playwright
 
     families = results[1]
-    path = tmp_path / "report.html"
-    path.write_text(report, encoding="utf-8")
-    shot = tmp_path / "report.png"
     problems: list[str] = []
+    seen = {}
     with sync_playwright() as p:
         # The system binary, never a browser downloaded by Playwright; as root it needs no sandbox.
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("request", lambda r: problems.append(f"request: {r.url}")
-                    if not r.url.startswith(("file:", "data:")) else None)
-            page.goto(path.as_uri(), wait_until="load")
-            images = page.eval_on_selector_all("img", """imgs => Promise.all(imgs.map(
-                img => img.decode().then(() => [img.alt, img.naturalWidth, img.naturalHeight,
-                                                img.getBoundingClientRect().width])))""")
-            rows = page.eval_on_selector_all("table tr", "rows => rows.length")
-            cells = page.inner_text("table")
-            page.screenshot(path=str(shot), full_page=True)
+            for name, text in (("cli-report", cli_page), ("records-report", report)):
+                path, shot = tmp_path / f"{name}.html", tmp_path / f"{name}.png"
+                path.write_text(text, encoding="utf-8")
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                        if m.type in ("error", "warning") else None)
+                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+                page.on("request", lambda r: problems.append(f"request: {r.url}")
+                        if not r.url.startswith(("file:", "data:")) else None)
+                page.goto(path.as_uri(), wait_until="load")
+                images = page.eval_on_selector_all("img", """imgs => Promise.all(imgs.map(
+                    img => img.decode().then(() => [img.alt, img.naturalWidth,
+                                                    img.naturalHeight,
+                                                    img.getBoundingClientRect().width])))""")
+                rows = page.eval_on_selector_all("table tr", "rows => rows.length")
+                seen[name] = images, rows, page.inner_text("table"), shot
+                page.screenshot(path=str(shot), full_page=True)
+                print(f"\nscreenshot of the {name}: {shot}")
+                page.close()
         finally:
             browser.close()
-    print(f"\nscreenshot of the report: {shot}")
     assert problems == []
-    assert len(images) == 4
-    assert all(w > 100 and h > 100 and shown > 100 for _, w, h, shown in images), images
-    assert all(alt for alt, *_ in images)
-    assert rows == 1 + len(families)  # header and one row per model
-    assert all(m in cells for m in families)
-    assert shot.stat().st_size > 10_000
+    for name, (images, rows, cells, shot) in seen.items():
+        assert len(images) == 4, name  # accuracy vs cost, by family, per-user, CD diagram
+        assert all(w > 100 and h > 100 and shown > 100 for _, w, h, shown in images), images
+        assert all(alt for alt, *_ in images)
+        assert rows == 1 + len(families)  # header and one row per model
+        assert all(m in cells for m in families)
+        assert shot.stat().st_size > 10_000

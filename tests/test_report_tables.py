@@ -200,8 +200,11 @@ def test_cli_leaderboard_and_report(results, tmp_path, capsys):
     assert main(["report", str(results), "--format", "latex", "-o", str(target),
                  "--correction", "bh"]) == 0
     assert target.read_text().count(r"\begin{table}") == 2
-    assert main(["report", str(results), "--format", "html"]) == 1
-    assert "--format html" in capsys.readouterr().err
+    page = tmp_path / "report.html"
+    assert main(["report", str(results), "--format", "html", "-o", str(page)]) == 0
+    text = page.read_text()
+    assert text.count("<table>") == 2 and text.count('<dl class="card">') == 2
+    assert text.count('<img src="data:image/png;base64,') >= 4  # plots of both tables
     assert main(["leaderboard", str(tmp_path / "absent")]) == 1
     assert "does not exist" in capsys.readouterr().err
 

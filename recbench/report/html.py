@@ -1,9 +1,12 @@
 """A self-contained HTML report: one file, no external asset, no script, no network.
 
 :func:`render_html` lays out :class:`Section` s (a protocol card, tables, plots embedded as base64
-PNG with alt text, notes); :func:`report_from_results` builds a complete report from a results
-directory: one section per (dataset, protocol), with the per-model table and the plots of
-:mod:`recbench.report.plots`.
+PNG with alt text, notes). :func:`report_html` renders a :class:`~.tables.Report` (what
+``recbench report --format html`` writes): each table with its card, best values in bold and
+significance marks, its plots (accuracy vs cost, per family, per-user values), and Demšar's
+critical-difference diagram for each metric compared across datasets.
+:func:`report_from_results` is a lighter report of a results directory straight from its trial
+records (no statistics).
 
     python -m recbench.report.html RESULTS_DIR -o report.html
 """
@@ -26,14 +29,17 @@ from matplotlib.figure import Figure
 from ..config import config_hash
 from ..errors import RecbenchError
 from ..store import ResultStore, StoreError
-from . import plots
+from . import export, plots
+from .card import card_lines
 from .leaderboard import directions, trial_frame
+from .ranks import across_datasets
+from .tables import Report, ReportTable
 
 COSTS = ("fit_s", "eval_s")
 KEYS = ("dataset", "model", "family", "seed", "fold", "users_evaluated", "users_excluded")
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 72em;
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 96em;
        color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.3em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
@@ -44,10 +50,11 @@ td:nth-child(-n+2), th:nth-child(-n+2) { text-align: left; }  /* model, family *
 caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: 0.3em; }
 dl.card { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em;
           background: #f6f6f6; padding: 0.8em; font-size: 0.9em; }
-dl.card dt { font-weight: bold; } dl.card dd { margin: 0; font-family: monospace; }
+dl.card dt { font-weight: bold; }
+dl.card dd { margin: 0; font-family: monospace; overflow-wrap: anywhere; }
 figure { margin: 1em 0 2em; } figcaption { font-size: 0.9em; color: #555; }
 img { max-width: 100%; height: auto; } div.wide { overflow-x: auto; }
-.notes li { color: #8a4b00; }
+.notes li { color: #8a4b00; } p.legend { font-size: 0.85em; color: #555; margin-top: 0; }
 """
 
 
@@ -91,15 +98,24 @@ def _plot(plot: Plot) -> str:
             f"<figcaption>{html.escape(plot.caption)}</figcaption></figure>")
 
 
+def _notes(notes: Sequence[str], shown: int = 5) -> str:
+    """A list of notes; a long one folded under a summary (<details>: no script needed)."""
+    if not notes:
+        return ""
+    items = '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+    if len(notes) <= shown:
+        return items
+    return f"<details><summary>{len(notes)} notes: what was skipped or not tested, and why" \
+           f"</summary>{items}</details>"
+
+
 def _section(section: Section) -> str:
     out = [f"<section><h2>{html.escape(section.title)}</h2>"]
     if section.card:
         out.append('<dl class="card">' + "".join(
             f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in section.card.items())
             + "</dl>")
-    if section.notes:
-        out.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>"
-                                                  for n in section.notes) + "</ul>")
+    out.append(_notes(section.notes))
     out += [_table(caption, table) for caption, table in section.tables]
     out += [_plot(p) for p in section.plots]
     return "\n".join(out) + "</section>"
@@ -112,9 +128,7 @@ def render_html(sections: Sequence[Section], title: str, *, notes: Sequence[str]
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title>'
             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>")
-    top = ('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
-           if notes else "")
-    return head + top + "\n".join(_section(s) for s in sections) + "</body></html>\n"
+    return head + _notes(notes) + "\n".join(_section(s) for s in sections) + "</body></html>\n"
 
 
 # ---------------------------------------------------------------- from a results directory
@@ -257,6 +271,90 @@ def critical_difference_section(ranks: Mapping[str, float], cd: float, *, alpha:
              f"a thick line do not differ significantly (Nemenyi, α = {alpha:g}, CD = {cd:.2f}).",
         f"Critical-difference diagram of {len(ranks)} models; best average rank: {best} "
         f"({ranks[best]:.2f}); critical difference {cd:.2f}.")])
+
+
+def _card(table: ReportTable) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in card_lines(table.card))
+
+
+def _table_html(table: ReportTable) -> str:
+    """The table as ``export`` renders it (best in bold, † for significant differences)."""
+    cols = export.columns(table)
+    bold = ("\x00", "\x01")  # placeholders: the cell text is escaped, then they become tags
+    rows = ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for _, h in cols) + "</tr>"]
+    for i in range(len(table.board)):
+        cells = (html.escape(export.cell(table, i, k, bold=bold)).replace(
+            bold[0], "<b>").replace(bold[1], "</b>") for k, _ in cols)
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (f'<div class="wide"><table><caption>{html.escape(export.title(table))}</caption>'
+            f"<thead>{rows[0]}</thead><tbody>{''.join(rows[1:])}</tbody></table>"
+            f'<p class="legend">{html.escape(export.legend(table))}</p></div>')
+
+
+def _table_plots(table: ReportTable, store: ResultStore | None, notes: list[str]) -> list[Plot]:
+    if table.primary is None:
+        return []
+    metric, higher = table.primary, table.directions.get(table.primary) is not False
+    direction = "higher" if higher else "lower"
+    # The plots name a row by its label (the model's label, with its setup hash when needed).
+    board = table.board.rename(columns={"model": "plugin", "label": "model"})
+    if (board["runs"] <= 1).all():  # one run each: no spread to draw
+        board = board.drop(columns=f"{metric}_std", errors="ignore")
+    out = []
+    if "fit_s" in board and board["fit_s"].notna().any():
+        front = board["model"][plots.pareto_front(board["fit_s"], board[metric], higher)]
+        out.append(Plot.of(
+            plots.accuracy_vs_cost(board, metric, higher_is_better=higher),
+            f"{metric} against mean fit time per model; the dashed line joins the Pareto front "
+            f"(no model is both cheaper and better).",
+            f"Scatter plot of {metric} ({direction} is better) against fit time on a log axis for "
+            f"{len(board)} models; Pareto front: {', '.join(front)}."))
+    out.append(Plot.of(
+        plots.by_family(board, metric, higher_is_better=higher),
+        f"{metric} per model, grouped by model family (mean, std over runs as error bars).",
+        f"Dot plot of {metric} for {len(board)} models in {board['family'].nunique()} families; "
+        f"best: {board['model'].iloc[0]} ({board[metric].iloc[0]:.4f})."))
+    values: dict[str, np.ndarray] = {}
+    for model, keys in zip(board["model"], board["keys"]):
+        if store is None:
+            break
+        try:  # the first trial of the row: one split, the same users for every model
+            found = store.per_user(keys[0]).get(metric)
+        except StoreError as e:
+            notes.append(f"per-user values of {model} skipped: {e}")
+            continue
+        if found is not None:
+            values[model] = found
+    if values:
+        out.append(Plot.of(
+            plots.per_user_distribution(values, metric),
+            f"Distribution of per-user {metric} on one split (each model's first trial).",
+            f"Box plots of per-user {metric} for {len(values)} models."))
+    return out
+
+
+def report_html(report: Report, store: ResultStore | None = None, *,
+                title: str = "recbench report", extra: Sequence[Section] = ()) -> str:
+    """The whole :class:`~.tables.Report` as one self-contained HTML page (``store``: where the
+    per-user values for the distribution plots are; without it those plots are left out;
+    ``extra``: further sections, appended)."""
+    sections = []
+    for table in report.tables:
+        notes = list(table.notes)
+        figures = _table_plots(table, store, notes)
+        sections.append(Section(export.title(table), _card(table), [("", _table_html(table))],
+                                figures, notes))
+    ranked_notes: list[str] = []
+    for metric in export.compared_metrics(report):
+        result, why = across_datasets(report, metric)
+        ranked_notes += why
+        if result is not None:
+            sections.append(critical_difference_section(
+                result.average_ranks.to_dict(), result.critical_difference, alpha=result.alpha,
+                n_datasets=result.n_blocks, metric=metric))
+    skipped = [f"skipped: unreadable record {u}" for u in (store.unreadable if store else [])]
+    skipped += [f"skipped: {n}" for n in report.notes] + ranked_notes
+    return render_html([*sections, *extra], title, notes=skipped)
 
 
 def registry_families() -> dict[str, str]:
