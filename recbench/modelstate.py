@@ -45,7 +45,10 @@ def _decode_leaf(value: Any) -> Any:
             return jax.random.wrap_key_data(jnp.asarray(value[_KEY]))
         return {k: _decode_leaf(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
-        return jnp.asarray(value)
+        # A dtype JAX would narrow (int64 and float64 without jax_enable_x64) stays a numpy array,
+        # so no saved value is silently truncated.
+        narrowed = jax.dtypes.canonicalize_dtype(value.dtype) != value.dtype
+        return value if narrowed else jnp.asarray(value)
     if isinstance(value, list):
         return [_decode_leaf(v) for v in value]
     return value

@@ -21,7 +21,7 @@ from .data import Dataset, Interactions, Split, UserBatch
 from .errors import DataError, ModelError
 from .evaluate import padded_lists
 from .registry import Registry
-from .runner import RunOptions, Runner, model_context, with_valid
+from .runner import RunOptions, Runner, candidate_items, model_context, with_valid
 from .store import ResultStore
 
 
@@ -33,6 +33,7 @@ class RestoredTrial:
     fitted: Any
     history: Interactions  # what the model sees per user when scoring (the protocol's rule)
     known: Interactions  # the items masked per user (seen in training, and validation if masked)
+    candidates: np.ndarray | None = None  # protocol.candidates as an item mask; None = all items
 
 
 def restore_trial(results_dir: Path, key: str, registry: Registry, *, data_dir: Path | None,
@@ -67,7 +68,8 @@ def restore_trial(results_dir: Path, key: str, registry: Registry, *, data_dir: 
     full = with_valid(split)
     return RestoredTrial(record, ds, split, fitted,
                          history=full if p.history == "train+valid" else split.train,
-                         known=full if p.mask_valid_in_test else split.train)
+                         known=full if p.mask_valid_in_test else split.train,
+                         candidates=candidate_items(split, p.candidates))
 
 
 def _full_key(store: ResultStore, prefix: str) -> str:
@@ -106,6 +108,8 @@ def recommend(trial: RestoredTrial, user: int, k: int) -> list[dict[str, Any]]:
     scores = np.asarray(trial.fitted.score(batch))[0].astype(np.float64)
     known = trial.known.csr
     scores[known.indices[known.indptr[user]:known.indptr[user + 1]]] = -np.inf
+    if trial.candidates is not None:  # protocol.candidates: rank only these (e.g. cold items)
+        scores[~trial.candidates] = -np.inf
     order = np.argsort(-scores, kind="stable")[:k]  # ties: the lower item index first
     order = order[np.isfinite(scores[order])]
     test = set(trial.split.test.item[trial.split.test.user == user].tolist())

@@ -78,7 +78,8 @@ def test_every_trial_is_logged_to_a_local_mlflow_store(installed, tmp_path, monk
               if r.data.tags["recbench.kind"] == "trial"}
     assert set(trials) == {r["key"] for r in records} and len(trials) == 4
     assert parent.data.metrics == {"trials_planned": 4, "trials_stored_before": 0, "trials_ok": 2,
-                                   "trials_failed": 2, "trials_missing": 0}
+                                   "trials_failed": 2, "trials_missing": 0,
+                                   "trials_unsupported": 0}
     assert parent.data.params["protocol.ks"] == "[5]" and parent.data.params["seeds"] == "[0, 1]"
 
     for record in records:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 import pytest
 
-from recbench import ModelSpec, hookimpl
+from recbench import ModelSpec, hookimpl, modelstate
 from recbench.cli.main import main
 from recbench.config import Experiment, from_mapping
 from recbench.datacache import default_cache_dir
+from recbench.errors import ModelError
 from recbench.evaluate import evaluate_ranking
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
@@ -64,8 +66,20 @@ def _key(root, model):
 def test_a_restored_trial_reproduces_its_stored_metrics_without_training(store, model):
     t = restore_trial(store, _key(store, model), REG, data_dir=None, cache_dir=default_cache_dir())
     again = evaluate_ranking(t.fitted, train=t.history, test=t.split.test, known=t.known,
-                             metrics=[REG.spec("metric", m) for m in ("ndcg", "recall")], ks=(5,))
+                             metrics=[REG.spec("metric", m) for m in ("ndcg", "recall")], ks=(5,),
+                             candidates=t.candidates)
     assert again.metrics == t.record["metrics"]
+
+
+def test_saved_states_keep_every_dtype():
+    state = {"w": np.arange(3, dtype=np.float32), "big": np.array([2**40], np.int64),
+             "key": jax.random.key(3), "nested": [{"n": 2, "s": "x"}]}
+    back = modelstate.decode(modelstate.encode(state))
+    assert back["big"][0] == 2**40 and back["w"].dtype == np.float32
+    assert np.array_equal(jax.random.key_data(back["key"]), jax.random.key_data(state["key"]))
+    assert back["nested"] == [{"n": 2, "s": "x"}]
+    with pytest.raises(ModelError, match="cannot be read"):
+        modelstate.decode(b"not msgpack")
 
 
 def test_a_model_that_cannot_be_saved_says_why_and_the_run_goes_on(store):

@@ -130,16 +130,17 @@ class Tracker:
             metrics["n_parameters"] = float(record["n_parameters"])
         self.log(run, metrics=metrics, params=flatten(record.get("identity", {})))
         self.client.log_text(run, json.dumps(record, indent=1), "record.json")
-        if record["status"] != "ok":
-            self.client.log_text(run, str(record.get("traceback", "")), "traceback.txt")
-        self.client.set_terminated(run, "FINISHED" if record["status"] == "ok" else "FAILED")
+        if record["status"] not in ("ok", "unsupported"):  # "unsupported": a model that cannot
+            self.client.log_text(run, str(record.get("traceback", "")), "traceback.txt")  # serve
+        self.client.set_terminated(run, "FAILED" if record["status"] not in ("ok", "unsupported")
+                                   else "FINISHED")  # the protocol (e.g. cold items) did not fail
 
     def run_finished(self, experiment: Experiment, records: list[TrialRecord]) -> None:
         if self.client is None or self.parent is None:
             return  # run_started failed (it was reported): nothing to close
         statuses = [r["status"] for r in records]
         self.log(self.parent, metrics={f"trials_{s}": float(statuses.count(s))
-                                       for s in ("ok", "failed", "missing")})
+                                       for s in ("ok", "unsupported", "failed", "missing")})
         summary = [{k: r[k] for k in ("key", "dataset", "model", "seed", "fold", "status",
                                       "metrics") if k in r} for r in records]
         self.client.log_text(self.parent, json.dumps(summary, indent=1), "trials.json")

@@ -380,10 +380,18 @@ def report_from_results(results_dir: str | Path, *, title: str | None = None,
                             f"`recbench run --results` wrote to")
     everything = list(store.records(include_failed=True))
     ok = [r for r in everything if r.get("status") == "ok"]
+    complete = [r for r in ok if isinstance(r.get("identity"), dict)
+                and isinstance(r.get("provenance"), dict)]
     notes = [f"skipped damaged record {u}" for u in store.unreadable]
+    notes += [f"skipped record {r.get('key')}: it has no identity or provenance (not written by "
+              "`recbench run`)" for r in ok if r not in complete]
+    notes += [f"{r.get('dataset')} / {r.get('model')} seed {r.get('seed')}: "
+              f"{r.get('reason', 'cannot serve this protocol')}"
+              for r in everything if r.get("status") == "unsupported"]
     notes += [f"failed trial not reported: {r.get('dataset')} / {r.get('model')} seed "
               f"{r.get('seed')} ({r.get('stage', '?')}: {r.get('error', '?')})"
-              for r in everything if r.get("status") != "ok"]
+              for r in everything if r.get("status") not in ("ok", "unsupported")]
+    ok = complete
     if not ok:
         raise RecbenchError(f"{store.root} holds no successful trial record to report"
                             + (f" ({'; '.join(notes)})" if notes else "")
