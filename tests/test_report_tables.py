@@ -93,10 +93,11 @@ def test_paired_tests_cover_every_pair_and_mark_differences_to_the_best(default_
     table = report.tables[0]
     tests = table.tests
     assert len(tests) == 2 * 3  # 2 metrics x 3 pairs, Holm over each metric's 3 pairs
-    # Users paired by id within each seed, pooled over both seeds.
-    evaluated = sum(r["counts"]["users_evaluated"] for r in store.records()
-                    if r["model"] == "random" and protocol_of(r) == table.protocol)
-    assert (tests["n"] == evaluated).all()
+    # Users paired by id within each seed; each user once, with their mean over both seeds.
+    evaluated = {int(u) for r in store.records()
+                 if r["model"] == "random" and protocol_of(r) == table.protocol
+                 for u in store.user_ids(r["key"])}
+    assert (tests["n"] == len(evaluated)).all() and (tests["replicates"] == 2).all()
     assert {"p_ttest", "p_wilcoxon", "p_adjusted", "d_z"} <= set(tests.columns)
     assert (tests["p_adjusted"] >= tests["p_ttest"]).all()
     board = table.board.set_index("label")

@@ -23,7 +23,7 @@ from ..store import ResultStore, StoreError
 from .card import protocol_card
 from .leaderboard import (COST_COLUMNS, COUNT_COLUMNS, directions, protocol_of, trial_frame,
                           value_columns)
-from .stats import TESTS, Unpairable, correct, paired_test, pair_by_user
+from .stats import TESTS, Unpairable, correct, pair_by_user, paired_test, per_user_means
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
@@ -112,8 +112,8 @@ def pairwise_tests(rows: dict[str, list[dict[str, Any]]], store: ResultStore, me
                    test: str = "ttest", correction: str = "holm", alpha: float = 0.05
                    ) -> tuple[pd.DataFrame, list[str]]:
     """Paired tests between every pair of rows (label -> its records) per metric with per-user
-    values, on the (seed, fold) replicates both have on the same split, users paired by id and
-    pooled over the replicates. The correction runs over all pairs of one metric."""
+    values, on the (seed, fold) replicates both have on the same split, users paired by id; each
+    user counts once, with their mean over those replicates (``stats.per_user_means``). The correction runs over all pairs of one metric."""
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
     results, notes = [], []
@@ -144,8 +144,7 @@ def pairwise_tests(rows: dict[str, list[dict[str, Any]]], store: ResultStore, me
             if why:
                 notes.append(f"{metric}: {a} vs {b}: some replicates left out: "
                              f"{'; '.join(sorted(why))}")
-            res = paired_test(np.concatenate([p[0] for p in pairs]),
-                              np.concatenate([p[1] for p in pairs]))
+            res = paired_test(*per_user_means(pairs))
             metric_rows.append({"metric": metric, "a": a, "b": b, "n": res.n,
                                 "replicates": len(pairs), "mean_diff": res.mean_diff,
                                 "t": res.t, "p_ttest": res.p_ttest, "w": res.w,
