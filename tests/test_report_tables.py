@@ -212,6 +212,11 @@ def test_cli_leaderboard_and_report(results, tmp_path, capsys):
 
 def test_models_ranked_across_tables_with_demsars_critical_difference(default_report):
     report, _ = default_report
+    # One dataset under two protocols is not two datasets: no comparison, and the note says why.
+    result, notes = across_datasets(report, "ndcg@5")
+    assert result is None and "measured under 2 protocols" in notes[0]
+    report = copy.deepcopy(report)
+    report.tables[1].card["dataset"] = "another dataset"
     result, notes = across_datasets(report, "ndcg@5")
     assert not notes and result.n_blocks == 2
     assert set(result.average_ranks.index) == {"random", "most-popular", "item-knn"}
