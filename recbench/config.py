@@ -176,6 +176,10 @@ class Protocol:
     # template, the config gets `fold = f` (kfold). A split's randomness depends on the seed only,
     # so the folds of one seed are one partition.
     folds: tuple[int, ...] = ()
+    # Ranking: which items a test user ranks. "all": every item not masked; "cold": only the
+    # held-out cold items (items of the test part that have no training interaction), as a
+    # cold-start evaluation ranks new products among themselves. Recorded with every trial.
+    candidates: Literal["all", "cold"] = "all"
 
     def __post_init__(self) -> None:
         check(len(set(self.folds)) == len(self.folds) and all(f >= 0 for f in self.folds),

@@ -66,10 +66,10 @@ def _csr_lists(x: Interactions) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bucket(width: int) -> int:
-    """``width`` rounded up to 4 steps per power of two (<= 25% padding), so that splits of one
-    dataset (seeds, folds) mostly share shapes and hence compiled code."""
+    """``width`` rounded up to 4 steps per power of two (<= 25% padding), and to at least 16, so
+    that splits of one dataset (seeds, folds) mostly share shapes and hence compiled code."""
     step = 1 << max(0, int(width).bit_length() - 3)
-    return max(1, -(-int(width) // step) * step)
+    return max(16, -(-int(width) // step) * step)
 
 
 # Two-stage top-k block size, and the least number of items per row, per k, for which it is used
@@ -162,6 +162,12 @@ def rank_batch(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max
     return _rank(scores, seen_mask, relevant, k_max, with_ranks)
 
 
+@jax.jit
+def _restrict(scores: jax.Array, allowed: jax.Array) -> jax.Array:
+    """Items outside the candidate set rank last (NaN kept, so a NaN model still fails)."""
+    return jnp.where(allowed[None, :] | jnp.isnan(scores), scores, -jnp.inf)
+
+
 def _user_batches(users: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, int]]:
     """Fixed-size index chunks into ``users``; the last is padded by repeating row 0."""
     out = []
@@ -177,8 +183,13 @@ def _user_batches(users: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, 
 def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interactions,
                      known: Interactions | None = None, metrics: list[MetricSpec],
                      ks: tuple[int, ...], batch_size: int = 256,
-                     fit_on: Interactions | None = None) -> EvalResult:
+                     fit_on: Interactions | None = None,
+                     candidates: np.ndarray | None = None) -> EvalResult:
     """Full-ranking evaluation of ``fitted`` on ``test``.
+
+    ``candidates`` (bool ``[n_items]``, default every item) restricts what is ranked: the other
+    items score ``-inf`` before masking and top-k, and test items outside it are dropped (a
+    cold-start evaluation ranks the cold items among themselves; protocol.candidates).
 
     ``known`` (default ``train``) holds the items masked per user; ``train`` gives the history the
     model sees; ``fit_on`` (default ``train``) is the part the model was trained on, whose item
@@ -191,11 +202,22 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     t_start = time.perf_counter()
     known = train if known is None else known
     n_items = train.n_items
+    allowed = None
+    if candidates is not None:
+        candidates = np.asarray(candidates, bool)
+        if candidates.shape != (n_items,) or not candidates.any():
+            raise DataError(f"evaluation: candidates must be a non-empty bool mask of shape "
+                            f"({n_items},), got shape {candidates.shape} with "
+                            f"{int(candidates.sum())} items")
+        test = test.subset(candidates[test.item])
+        allowed = jnp.asarray(candidates)
     test_ptr, test_items = _csr_lists(test)
     users = np.flatnonzero(np.diff(test_ptr) > 0).astype(np.int32)
     if len(users) == 0:
         raise ModelError("evaluation: no user has a test item; check the split")
-    batch_size = min(batch_size, len(users))
+    # Fewer users than a batch: one padded batch of a bucketed size, so splits with a few more or
+    # fewer test users (seeds, folds) share one compiled model and ranking program.
+    batch_size = min(batch_size, _bucket(len(users)))
     k_max = min(max(ks), n_items)
     with_ranks = any(m.needs_ranks for m in metrics)
     known_ptr, known_items = _csr_lists(known)
@@ -204,6 +226,9 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     n_known = np.diff(known_ptr)[users]
     # CSR rows hold distinct in-range items, so the candidates are the items not known.
     n_candidates = (n_items - n_known).astype(np.int32)
+    if candidates is not None:
+        known_allowed = np.asarray(known.csr[users] @ candidates.astype(np.float32)).ravel()
+        n_candidates = (int(candidates.sum()) - known_allowed).astype(np.int32)
     batches = _user_batches(np.arange(len(users)), batch_size)
     # Every batch gets the same shapes (one compilation); batch inputs are built one at a time so
     # memory stays O(batch), never users x longest history.
@@ -241,6 +266,8 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
                                  f"({len(idx)}, {n_items}) = (batch size, n_items)")
             if not jnp.issubdtype(scores.dtype, jnp.floating):
                 raise ModelError(f"score() returned dtype {scores.dtype}, expected a float dtype")
+            if allowed is not None:
+                scores = _restrict(scores, allowed)
             parts.append((rank_batch(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks),
                           n_real))
             if i + 1 < len(batches):

@@ -13,7 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from .specs import FitInfoValue
 
-Status = Literal["ok", "failed", "missing"]
+Status = Literal["ok", "failed", "unsupported", "missing"]
 
 
 class DatasetIdentity(TypedDict):
@@ -88,6 +88,15 @@ class Files(TypedDict):
     per_user_sha256: str
 
 
+class SavedModel(TypedDict):
+    """Where ``recbench run --save-models`` put the fitted model (or why it could not)."""
+
+    file: NotRequired[str]
+    sha256: NotRequired[str]
+    bytes: NotRequired[int]
+    error: NotRequired[str]
+
+
 class TrialRecord(TypedDict):
     key: str
     dataset: str
@@ -108,9 +117,11 @@ class TrialRecord(TypedDict):
     memory: NotRequired[Memory]
     fit_info: NotRequired[dict[str, FitInfoValue]]
     files: NotRequired[Files]
+    saved_model: NotRequired[SavedModel]
     stage: NotRequired[str]
     error: NotRequired[str]
     traceback: NotRequired[str]
+    reason: NotRequired[str]
 
 
 # Keys an "ok" record always has, beyond the ones every record has.
@@ -118,6 +129,9 @@ OK_KEYS = frozenset({"identity", "config_hash", "provenance", "started", "metric
                      "higher_is_better", "timings", "counts", "n_parameters", "family", "memory",
                      "fit_info"})
 FAILED_KEYS = frozenset({"identity", "stage", "error", "traceback"})
+# A trial the model cannot serve (e.g. "cannot serve cold items"): stored like a success, never
+# retried, shown in the leaderboard as such.
+UNSUPPORTED_KEYS = frozenset({"identity", "config_hash", "provenance", "started", "reason"})
 
 
 @dataclass(frozen=True)
@@ -168,7 +182,8 @@ def schema_problems(record: Any, td: type = TrialRecord, where: str = "record") 
         else:
             problems += _value_problems(value, hints[name], f"{where}.{name}")
     if td is TrialRecord:
-        needed = {"ok": OK_KEYS, "failed": FAILED_KEYS}.get(record.get("status"), frozenset())
+        needed = {"ok": OK_KEYS, "failed": FAILED_KEYS,
+                  "unsupported": UNSUPPORTED_KEYS}.get(record.get("status"), frozenset())
         problems += [f"{where}.{name}: missing (status {record['status']!r})"
                      for name in sorted(needed - set(record))]
     return problems

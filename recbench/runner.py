@@ -30,7 +30,7 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from . import __version__, datacache, preprocess, provenance
+from . import __version__, datacache, modelstate, preprocess, provenance
 from .config import Component, Experiment, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
@@ -38,7 +38,8 @@ from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_la
 from .random import derive_key, derive_rng
 from .records import PlannedTrial, TrialIdentity, TrialRecord
 from .registry import Registry
-from .specs import LoadContext, MetricSpec, ModelContext, fit_info, missing_requirements
+from .specs import (LoadContext, MetricSpec, ModelContext, fit_info, item_text_of,
+                    missing_requirements)
 from .store import USER_IDS, ResultStore, StoreError
 from .timing import CompileClock
 
@@ -55,6 +56,9 @@ class RunOptions:
     # A model whose requirements a dataset does not meet: "error" stops the run up front; "skip"
     # leaves that (dataset, model) out and lists it in ``Runner.skipped`` (the default experiment).
     unmet_requirements: Literal["error", "skip"] = "error"
+    # Save each fitted model's state next to its trial record (models/), so the trial can serve
+    # recommendations (`recbench recommend`) or be re-evaluated without retraining.
+    save_models: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,9 @@ class Runner:
         ident: TrialIdentity = {
             "dataset": {**d.identity(), "checksum": checksum},  # type: ignore[typeddict-item]
             # Without the folds list: a trial's own fold is below, so adding folds reuses trials.
-            "protocol": {k: v for k, v in to_dict(p).items() if k != "folds"},
+            # Without candidates when "all" (the default), so keys stay what they were before it.
+            "protocol": {k: v for k, v in to_dict(p).items()
+                         if k != "folds" and not (k == "candidates" and v == "all")},
             "model": m.identity(),  # type: ignore[typeddict-item]
             "seed": seed,
             "recbench": __version__,
@@ -353,7 +359,11 @@ class Runner:
             if self.store.put(record, per_user) == "already stored":
                 # Another run stored this trial first: its record is the one on disk.
                 with contextlib.suppress(StoreError):
-                    return self.store.get(trial.key)  # type: ignore[return-value]
+                    winner = self.store.get(trial.key)
+                    ours = record.get("saved_model", {}).get("file")
+                    if ours and winner.get("saved_model", {}).get("file") != ours:
+                        (self.store.models / ours).unlink(missing_ok=True)
+                    return winner  # type: ignore[return-value]
             return record
         except Exception as e:  # noqa: BLE001 - e.g. a record that is not JSON
             failed = failed_record(trial, e, "storing the result")
@@ -392,6 +402,10 @@ class Runner:
                                "train": len(split.train), "test": len(split.test),
                                "valid": len(split.valid) if split.valid is not None else 0}},
             started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if not model.spec.cold_items and is_cold_item_split(split):
+            # Not a failure and never random scores: the model cannot rank items it never saw.
+            record.update(status="unsupported", reason=COLD_UNSUPPORTED)  # type: ignore[typeddict-item]
+            return record, {}
         try:
             outcome, per_user = self._fit_and_evaluate(ds, split, model, trial)
         except Exception as e:  # noqa: BLE001 - a failing model is recorded, the run goes on
@@ -402,16 +416,14 @@ class Runner:
     def _fit_and_evaluate(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial
                           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         p = self.experiment.protocol
-        x = ds.interactions
-        ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, p.task,
-                           p.binary_threshold)
+        ctx = model_context(ds, p)
         # From name and config, never the label: renaming a label changes no number.
         key = derive_key(trial.seed, "model", model.name, config_hash(model.identity()), ds.name)
         memory_scope = provenance.reset_peak_host()
         with CompileClock() as fit_clock:
             t0 = time.perf_counter()
-            fitted = model.spec.factory(model.config, ctx).fit(split.train, valid=split.valid,
-                                                               key=key)
+            built = model.spec.factory(model.config, ctx)
+            fitted = built.fit(split.train, valid=split.valid, key=key)
             jax.block_until_ready(getattr(fitted, "__dict__", None))
             fit_s = time.perf_counter() - t0
         extras = fit_info(fitted, f"model {model.name!r}")
@@ -437,29 +449,71 @@ class Runner:
                               "peak_host_scope": memory_scope,
                               "peak_device_mb": provenance.peak_device_mb(self.device)},
                    "fit_info": extras}
+        if self.options.save_models:
+            outcome["saved_model"] = self._save_model(built, fitted, model, trial)
         # Stored with the user ids they align with, so that paired tests can check the pairing.
         per_user = {**result.per_user, USER_IDS: result.users} if result.per_user else {}
         return outcome, per_user
+
+    def _save_model(self, built: Any, fitted: Any, model: Resolved, trial: PlannedTrial
+                    ) -> dict[str, Any]:
+        """The record's ``saved_model`` entry: where the state went, or why it was not saved."""
+        if not modelstate.can_save(fitted, built):
+            return {"error": f"model {model.name!r} cannot be saved: its fitted model has no "
+                             "state() or its model no restore(state) (see docs/hooks.md)"}
+        return self.store.put_model(trial.key, modelstate.encode(fitted.state()))
 
     def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset) -> Any:
         p = self.experiment.protocol
         metrics = list(self.plan_.metrics)
         if p.task == "ranking":
-            with_valid = _with_valid(split)
-            known = with_valid if p.mask_valid_in_test else split.train
-            history = with_valid if p.history == "train+valid" else split.train
+            full = with_valid(split)
+            known = full if p.mask_valid_in_test else split.train
+            history = full if p.history == "train+valid" else split.train
             return evaluate_ranking(fitted, train=history, test=split.test, known=known,
                                     metrics=metrics, ks=p.ks, batch_size=p.batch_size,
-                                    fit_on=split.train)
+                                    fit_on=split.train, candidates=candidate_items(split,
+                                                                                   p.candidates))
         test = split.test
         users, items, target = (
             (test.user, test.item, test.rating) if p.task == "rating" else
-            binary_pairs(test, _with_valid(split), p.binary_threshold,
+            binary_pairs(test, with_valid(split), p.binary_threshold,
                          derive_rng(trial.seed, "negatives", ds.name)))
         return evaluate_points(fitted, users=users, items=items, target=target, metrics=metrics)
 
 
-def _with_valid(split: Split) -> Interactions:
+COLD_UNSUPPORTED = "cannot serve cold items"
+
+
+def is_cold_item_split(split: Split) -> bool:
+    """Every test interaction is with an item that has no training interaction (the cold-items
+    splitter, or given files that hold items out): only models declaring ``cold_items`` can
+    rank the test items."""
+    return bool((split.train.item_counts[split.test.item] == 0).all())
+
+
+def candidate_items(split: Split, candidates: str) -> np.ndarray | None:
+    """protocol.candidates as an item mask for the evaluator: None for "all"; for "cold" the test
+    part's items that have no training interaction."""
+    if candidates == "all":
+        return None
+    cold = np.zeros(split.train.n_items, bool)
+    cold[split.test.item] = True
+    cold &= split.train.item_counts == 0
+    if not cold.any():
+        raise DataError('protocol.candidates = "cold" but no test item is cold (every test item '
+                        'has training interactions); use the cold-items splitter')
+    return cold
+
+
+def model_context(ds: Dataset, protocol: Any) -> ModelContext:
+    """What a model factory is handed for dataset ``ds`` under ``protocol``."""
+    x = ds.interactions
+    return ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, protocol.task,
+                        protocol.binary_threshold, item_text_of(ds))
+
+
+def with_valid(split: Split) -> Interactions:
     return split.train if split.valid is None else Interactions.concat(split.train, split.valid)
 
 

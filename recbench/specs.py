@@ -83,6 +83,12 @@ class FittedModel(Protocol):
     unchanged; the harness's own timings (compile, fit, score) are measured by the runner and
     must not be reported here. Read it with :func:`fit_info`. (A protocol cannot declare an
     optional attribute, so it is declared by :class:`ReportsFitInfo`.)
+
+    Optional method ``state() -> pytree``: the trained state (nested dicts / lists of arrays and
+    int / float / str values) that, with the config, is all ``score`` needs. With the model's
+    ``restore`` (see :class:`Model`) it lets ``recbench run --save-models`` save the fitted model
+    next to its trial, and ``recbench recommend`` serve from it without retraining. A dataclass
+    fitted model gets both from :class:`recbench.api.DataclassState`.
     """
 
     def score(self, batch: UserBatch) -> jax.Array:
@@ -135,6 +141,9 @@ class Model(Protocol):
         """Train on ``train`` (never on test data); ``key`` is the only source of randomness."""
         ...
 
+    # Optional: ``restore(state) -> FittedModel`` rebuilds the fitted model whose ``state()`` was
+    # saved, on a model made by the factory from the same config and context.
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -156,6 +165,10 @@ class ModelSpec:
     # Further families the model also belongs to (a two-tower model: family="hybrid",
     # families=("cnn",)); same rules as ``family``. Leaderboards group by ``family``.
     families: tuple[str, ...] = ()
+    # Whether the model scores an item from its features alone, without interactions (content
+    # and hybrid models). On a cold-item split (every test item unseen in training) a model that
+    # cannot is recorded as status "unsupported" ("cannot serve cold items"), never fitted.
+    cold_items: bool = False
 
     def __post_init__(self) -> None:
         where = f"model {self.name!r}"
@@ -199,6 +212,24 @@ class ModelContext:
     user_features: FeatureTable | None = None
     task: Task = "ranking"  # what the model is trained for: "rating" predicts ratings, "binary" probabilities
     binary_threshold: float = 4.0  # task "binary": a rating >= this is a positive (the protocol's)
+    # One text per item (str, "" when the item has none), aligned with internal ids: the dataset's
+    # ``item_info`` column named by ITEM_TEXT_COLUMNS (the first one present), else None.
+    item_text: np.ndarray | None = None
+
+
+# Where a dataset keeps item text, in order of preference: online-retail's descriptions, then
+# MovieLens's titles. ``item_text_of`` picks the first present.
+ITEM_TEXT_COLUMNS: tuple[str, ...] = ("text", "description", "title")
+
+
+def item_text_of(dataset: Dataset) -> np.ndarray | None:
+    """The item text a content model gets (see :class:`ModelContext`): str per item, or None."""
+    for name in ITEM_TEXT_COLUMNS:
+        if name in dataset.item_info:
+            values = dataset.item_info[name]
+            return np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v)
+                             for v in values], dtype=object)
+    return None
 
 
 # ---------------------------------------------------------------- datasets

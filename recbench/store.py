@@ -59,6 +59,7 @@ class ResultStore:
         self.trials = self.root / "trials"
         self.failed = self.root / "failed"
         self.quarantine = self.root / "quarantine"
+        self.models = self.root / "models"  # saved fitted models (`recbench run --save-models`)
         self.unreadable: list[str] = []  # "<path>: <why> (moved to <where>)", in order found
         self._verified: dict[str, dict[str, Any]] = {}  # key -> record, checked in this process
 
@@ -108,6 +109,38 @@ class ResultStore:
             where = self._set_aside(self.trials / f"{key}.json", str(e), key)
             raise StoreError(f"stored trial {key}: {e}; moved to {where}; run the experiment again "
                              f"to recompute it") from None
+
+    def model_state(self, key: str) -> bytes:
+        """The saved fitted model of a stored trial (``recbench run --save-models``), verified by
+        sha256; :class:`StoreError` when the trial has none or it is damaged (then the trial is set
+        aside with it, so the next run with ``--save-models`` recomputes both)."""
+        saved = self._load_ok(key).get("saved_model") or {}
+        if "file" not in saved:
+            why = saved.get("error", "it was run without --save-models")
+            raise StoreError(f"stored trial {key} has no saved model: {why}")
+        path = self.models / saved["file"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError as e:  # permissions, I/O: the file may be fine, so it stays where it is
+            raise StoreError(f"stored trial {key}: its saved model {path} could not be read "
+                             f"({e}); fix access to the results directory") from None
+        if data is None or digest_bytes(data) != saved.get("sha256"):
+            why = "is missing" if data is None else "does not match the sha256 in its record"
+            where = self._set_aside(self.trials / f"{key}.json", f"saved model {path} {why}", key)
+            raise StoreError(f"stored trial {key}: its saved model {path} {why}; the trial was "
+                             f"moved to {where}; run the experiment again with --save-models")
+        return data
+
+    def put_model(self, key: str, data: bytes) -> dict[str, Any]:
+        """Write a fitted model's state (bytes) for trial ``key`` before its record is stored;
+        returns the record's ``saved_model`` entry (file name in ``models/``, sha256, size)."""
+        sha = digest_bytes(data)
+        path = self.models / f"{key}-{sha[:12]}.msgpack"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: f.write(data), "wb")
+        return {"file": path.name, "sha256": sha, "bytes": len(data)}
 
     def records(self, include_failed: bool = False) -> Iterator[dict[str, Any]]:
         """Every readable record (successes, then failures if asked); damaged ones are set aside."""
@@ -162,7 +195,8 @@ class ResultStore:
         # Nanoseconds and the process id: two set-asides never pick one name (never overwritten).
         stamp = f"{time.strftime('%Y%m%dT%H%M%S')}.{time.time_ns() % 10**9:09d}-{os.getpid()}"
         moved = self.quarantine
-        companions = sorted(self.trials.glob(f"{key}*.npz")) if key else []
+        companions = ([*sorted(self.trials.glob(f"{key}*.npz")),
+                       *sorted(self.models.glob(f"{key}-*.msgpack"))] if key else [])
         for src in [path, *companions]:
             dest = self.quarantine / f"{src.parent.name}-{stamp}-{src.name}"
             try:
@@ -185,7 +219,7 @@ class ResultStore:
         key = record["key"]
         if self.has(key):
             return "already stored"
-        if record["status"] != "ok":
+        if record["status"] not in ("ok", "unsupported"):  # unsupported is final, like ok
             failed = self.failed / f"{key}.json"
             atomic_write(failed, lambda f: json.dump(record, f, indent=1))
             if self.has(key):  # another run stored its success meanwhile: no failure to report

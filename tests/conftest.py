@@ -4,6 +4,9 @@ one rule for tests that need the real data sets in ``../shared/datasets``."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,3 +71,30 @@ def registry():
     from recbench.registry import Registry
 
     return Registry.build(load_plugins(allow=set()))
+
+
+@pytest.fixture(scope="session")
+def install_offline(tmp_path_factory):
+    """``install_offline(src) -> site``: pip-install the distribution at ``src`` (no deps, no index,
+    this venv's setuptools) into a fresh target directory, as a user would install a plugin.
+
+    Builds from a copy, since setuptools writes build/ and *.egg-info next to the sources; needs
+    setuptools >= 70.1 (``bdist_wheel``) or the ``wheel`` package in this environment.
+    """
+    def install(src: Path) -> Path:
+        tmp = tmp_path_factory.mktemp(src.name)
+        copy = tmp / "src"
+        shutil.copytree(src, copy,
+                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        target = tmp / "site"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+             "--no-index", "--disable-pip-version-check", "--quiet", "--target", str(target),
+             str(copy)], capture_output=True, text=True, timeout=180)
+        if proc.returncode != 0:
+            pytest.fail(f"pip could not install {src} offline (building it needs setuptools >= "
+                        f"70.1 or the `wheel` package in this environment):\n"
+                        + proc.stdout[-3000:] + proc.stderr[-3000:])
+        return target
+
+    return install

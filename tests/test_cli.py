@@ -6,13 +6,20 @@ import json
 
 from recbench.cli.main import main
 from recbench.cli.run_cmd import default_experiment
+from recbench.plugins import BUILTIN_DIST
 
 
-def test_default_experiment_has_every_builtin_ranking_model(registry):
+def test_default_experiment_tours_the_builtin_families(registry):
     exp = default_experiment(registry)
     names = {m.name for m in exp.models}
     assert {"random", "most-popular"} <= names
     assert all("ranking" in registry.spec("model", n).tasks for n in names)
+    assert all(registry.get("model", n).distribution == BUILTIN_DIST for n in names)
+    families = {registry.spec("model", n).family for n in names}
+    assert {"baseline", "cf-user", "cf-item", "latent-factor"} <= families
+    # A lighter config is labelled as such, so the leaderboard never passes it off as the model's.
+    assert all(m.display == m.name or "light" in m.display
+               for m in exp.models if m.config)
     assert [d.name for d in exp.datasets] == ["online-retail"]
 
 

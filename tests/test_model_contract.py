@@ -4,26 +4,46 @@ rule of the kit rejects a deliberately broken tiny model with a message naming t
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from recbench import ModelSpec, hookimpl
+from recbench import ModelSpec, hookimpl, modelstate
 from recbench.config import check
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
-from recbench.testing import ContractError, check_model
+from recbench.specs import ModelContext
+from recbench.testing import ContractError, check_model, tiny_dataset
 
 BUILTIN = Registry.build(load_plugins(allow=set()))
 N_ITEMS = 40  # recbench.testing.tiny_dataset's
 
 
+# The sequential models at test size: no rule of the kit depends on the width, and their default
+# programs (two attention blocks over 50 positions, ...) take 10-20 s each to compile on 2 cores.
+_SMALL = {"dim": 16, "max_len": 8, "epochs": 4, "patience": 2}
+TEST_CONFIGS = {"sasrec": {**_SMALL, "blocks": 1}, "gru4rec": _SMALL, "lstm": _SMALL,
+                "caser": {**_SMALL, "window": 3}}
+
+
 @pytest.mark.parametrize("name", BUILTIN.names("model"))
 def test_builtin_model_passes_contract(name):
-    check_model(name, registry=BUILTIN)
+    check_model(name, registry=BUILTIN, config=TEST_CONFIGS.get(name))
+
+
+@pytest.mark.parametrize("name", BUILTIN.names("model"))
+def test_builtin_model_can_be_saved(name):
+    """Every built-in serves `--save-models` (the contract's rule 9 then checks the round trip)."""
+    ds = tiny_dataset()
+    x = ds.interactions
+    ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features)
+    spec = BUILTIN.spec("model", name)
+    cheap = {"epochs": 1} if "epochs" in {f.name for f in fields(spec.config)} else {}
+    model = spec.factory(spec.config(**cheap), ctx)
+    assert modelstate.can_save(model.fit(x, key=jax.random.key(0)), model)
 
 
 # ---------------------------------------------------------------- broken models
@@ -140,6 +160,24 @@ class NotProbabilities(Good):
         return jnp.full(users.shape, 3.0, jnp.float32)
 
 
+class HalfSaving(Good):
+    def state(self):  # a state, but nothing can restore it
+        return {}
+
+
+class Shifted(Good):
+    def score(self, batch):
+        return _zeros(batch.users.astype(jnp.float32)) + 1.0
+
+
+class LossySaving(Good):
+    def state(self):
+        return {}
+
+    def restore(self, state):  # loses what the scores depend on
+        return Shifted()
+
+
 @dataclass(frozen=True)
 class DriftingConfig:
     """A config whose validation changes its value: it cannot round-trip."""
@@ -180,6 +218,8 @@ def test_the_reference_model_passes():
     (WrongPredictShape, ("ranking", "rating"), None, "finite values, got shape"),
     (NotProbabilities, ("ranking", "binary"), None, r"probabilities in \[0, 1\]"),
     (BakedMean, ("ranking",), None, "refit .* on another split of the same size recompiled"),
+    (HalfSaving, ("ranking",), None, r"has state\(\) but its model has no restore"),
+    (LossySaving, ("ranking",), None, "saved and restored model scores differently"),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_contract_rejects_each_broken_rule(broken, tasks, config, message):
     with pytest.raises(ContractError, match=f"'broken' breaks the contract: .*{message}"):

@@ -8,7 +8,8 @@ import pytest
 
 from recbench.errors import RecbenchError
 from recbench.report.stats import (Unpairable, average_ranks, correct, critical_difference,
-                                   friedman_nemenyi, pair_by_user, paired_test)
+                                   friedman_nemenyi, pair_by_user, paired_test,
+                                   per_user_means)
 
 # Student's sleep data (Cushny & Peebles 1905), the paired t-test's classic example: R's
 # `t.test(extra ~ group, data = sleep, paired = TRUE)` gives t = -4.0621, df = 9, p = 0.002833.
@@ -101,9 +102,23 @@ def test_friedman_refuses_missing_scores_and_too_few_models():
         friedman_nemenyi(pd.DataFrame({"a": [1.0, 2.0], "b": [1, 2]}))
 
 
+def test_replicates_give_one_observation_per_user():
+    """Two seeds of one fixed split are the same numbers twice: the test must not see 2n users."""
+    ids, a, b = np.arange(30), np.linspace(0, 1, 30), np.linspace(0, 1, 30) ** 2
+    once = paired_test(*per_user_means([(ids, a, b)]))
+    twice = paired_test(*per_user_means([(ids, a, b), (ids, a, b)]))
+    assert once.n == twice.n == 30 and twice.p_ttest == pytest.approx(once.p_ttest)
+    # Users evaluated under only some replicates count once too, with their own mean.
+    x, y = per_user_means([(np.array([1, 2]), np.array([1.0, 3.0]), np.zeros(2)),
+                           (np.array([2]), np.array([5.0]), np.ones(1))])
+    np.testing.assert_array_equal(x, [1.0, 4.0])
+    np.testing.assert_array_equal(y, [0.0, 0.5])
+
+
 def test_pairing_is_by_user_id_and_checked():
-    a, b = pair_by_user(np.array([3, 1, 2]), np.array([0.3, 0.1, 0.2]),
-                        np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))
+    ids, a, b = pair_by_user(np.array([3, 1, 2]), np.array([0.3, 0.1, 0.2]),
+                             np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(ids, [1, 2, 3])
     np.testing.assert_array_equal(a, [0.1, 0.2, 0.3])
     np.testing.assert_array_equal(b, [1.0, 2.0, 3.0])
     with pytest.raises(Unpairable, match="different users"):

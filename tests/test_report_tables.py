@@ -93,10 +93,11 @@ def test_paired_tests_cover_every_pair_and_mark_differences_to_the_best(default_
     table = report.tables[0]
     tests = table.tests
     assert len(tests) == 2 * 3  # 2 metrics x 3 pairs, Holm over each metric's 3 pairs
-    # Users paired by id within each seed, pooled over both seeds.
-    evaluated = sum(r["counts"]["users_evaluated"] for r in store.records()
-                    if r["model"] == "random" and protocol_of(r) == table.protocol)
-    assert (tests["n"] == evaluated).all()
+    # Users paired by id within each seed; each user once, with their mean over both seeds.
+    evaluated = {int(u) for r in store.records()
+                 if r["model"] == "random" and protocol_of(r) == table.protocol
+                 for u in store.user_ids(r["key"])}
+    assert (tests["n"] == len(evaluated)).all() and (tests["replicates"] == 2).all()
     assert {"p_ttest", "p_wilcoxon", "p_adjusted", "d_z"} <= set(tests.columns)
     assert (tests["p_adjusted"] >= tests["p_ttest"]).all()
     board = table.board.set_index("label")
@@ -146,9 +147,12 @@ def _rewrite_per_user(store, key, change):
 def test_records_without_ids_or_on_other_users_are_not_tested_as_paired(copy_of):
     root = copy_of()
     store = ResultStore(root)
-    recs = sorted((r for r in store.records() if r["model"] == "random" and r["seed"] == 0),
-                  key=protocol_of)
-    old, other = recs[0]["key"], recs[1]["key"]  # seed 0 of each protocol; seed 1 stays paired
+    recs = sorted((r for r in store.records() if r["model"] == "random"), key=lambda r: r["key"])
+    # One replicate of each table (protocol) is broken, so each table keeps one that pairs.
+    by_table = {}
+    for r in recs:
+        by_table.setdefault(protocol_of(r), r["key"])
+    old, other = sorted(by_table.values())
     _rewrite_per_user(store, old, lambda v: {k: x for k, x in v.items() if k != USER_IDS})
     _rewrite_per_user(store, other, lambda v: {**v, USER_IDS: v[USER_IDS] + 1000})
     report, _ = _report(root)
@@ -201,14 +205,22 @@ def test_cli_leaderboard_and_report(results, tmp_path, capsys):
     assert main(["report", str(results), "--format", "latex", "-o", str(target),
                  "--correction", "bh"]) == 0
     assert target.read_text().count(r"\begin{table}") == 2
-    assert main(["report", str(results), "--format", "html"]) == 1
-    assert "--format html" in capsys.readouterr().err
+    page = tmp_path / "report.html"
+    assert main(["report", str(results), "--format", "html", "-o", str(page)]) == 0
+    text = page.read_text()
+    assert text.count("<table>") == 2 and text.count('<dl class="card">') == 2
+    assert text.count('<img src="data:image/png;base64,') >= 4  # plots of both tables
     assert main(["leaderboard", str(tmp_path / "absent")]) == 1
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_models_ranked_across_tables_with_demsars_critical_difference(default_report):
     report, _ = default_report
+    # One dataset under two protocols is not two datasets: no comparison, and the note says why.
+    result, notes = across_datasets(report, "ndcg@5")
+    assert result is None and "measured under 2 protocols" in notes[0]
+    report = copy.deepcopy(report)
+    report.tables[1].card["dataset"] = "another dataset"
     result, notes = across_datasets(report, "ndcg@5")
     assert not notes and result.n_blocks == 2
     assert set(result.average_ranks.index) == {"random", "most-popular", "item-knn"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -58,21 +57,9 @@ batch_size = 64
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
+def installed(install_offline) -> Path:
     """The example distribution pip-installed (offline) into a private target directory."""
-    tmp = tmp_path_factory.mktemp("demo-plugin")
-    src = tmp / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to sources
-    shutil.copytree(EXAMPLE, src,
-                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    target = tmp / "site"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)],
-        capture_output=True, text=True, timeout=180)
-    if proc.returncode != 0:
-        pytest.fail("pip could not install examples/recbench-demo-plugin offline (building it "
-                    "needs setuptools >= 70.1 or the `wheel` package in this environment):\n"
-                    + proc.stdout[-3000:] + proc.stderr[-3000:])
+    target = install_offline(EXAMPLE)
     assert (target / "recbench_demo_plugin.py").is_file()
     assert list(target.glob("recbench_demo_plugin-0.1.0.dist-info"))
     return target

@@ -49,8 +49,9 @@ def test_records_written_by_a_real_run_match_the_schema(tmp_path):
         "models": [{"name": "most-popular"}, {"name": "fails"}],
         "protocol": {"metrics": ["ndcg", "auc"], "ks": [5]}})
     reg = Registry.build(load_plugins(allow=set(), objects=(Failing(),)))
-    records = Runner(exp, reg, RunOptions(tmp_path / "r")).run()
+    records = Runner(exp, reg, RunOptions(tmp_path / "r", save_models=True)).run()
     assert [r["status"] for r in records] == ["ok", "failed"]
+    assert records[0]["saved_model"]["file"].startswith(records[0]["key"])
     stored = list(ResultStore(tmp_path / "r").records(include_failed=True))
     assert len(stored) == 2
     for record in [*records, *stored]:

@@ -20,6 +20,7 @@ from .compare_cmd import compare_command
 from .datasets_cmd import datasets_group
 from .plugins_cmd import plugins_command
 from .models_cmd import models_command
+from .recommend_cmd import recommend_command
 from .report_cmd import leaderboard_command, report_command
 from .run_cmd import run_command
 from .split_cmd import split_group
@@ -51,6 +52,7 @@ cli.add_command(cite_command)
 cli.add_command(compare_command)
 cli.add_command(datasets_group)
 cli.add_command(split_group)
+cli.add_command(recommend_command)
 
 
 def main(argv: list[str] | None = None) -> int:

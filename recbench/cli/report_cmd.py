@@ -112,14 +112,18 @@ def leaderboard_command(ctx: click.Context, results_dir: str, fmt: str, test: st
 @click.pass_context
 def report_command(ctx: click.Context, results_dir: str, fmt: str, output: str | None, test: str,
                    correction: str, alpha: float) -> None:
-    """Export the tables of RESULTS_DIR (Markdown, LaTeX with booktabs, CSV, JSON): each table
-    under its protocol card, best values in bold, significant differences to the best marked."""
-    if fmt == "html":
-        raise ConfigError("--format html: the HTML report with plots is not part of this "
-                          "version yet; use markdown, latex, csv or json")
+    """Export the tables of RESULTS_DIR (Markdown, LaTeX with booktabs, CSV, JSON, or one
+    self-contained HTML page with plots): each table under its protocol card, best values in bold,
+    significant differences to the best marked."""
     store, records = read_store(results_dir)
     report = report_of(records, store, registry(ctx), test, correction, alpha)
-    text = RENDER[fmt](report) if report.tables else ""
+    if fmt == "html":  # one self-contained page: tables, cards and plots
+        from ..report.html import report_html  # matplotlib: only for this format
+
+        text = report_html(report, store, title=f"recbench report: {Path(results_dir).name}")
+    else:
+        text = RENDER[fmt](report)
+    text = text if report.tables else ""
     if output:
         Path(output).write_text(text)
         click.echo(f"wrote {output} ({len(report.tables)} tables)", err=True)

@@ -13,16 +13,25 @@ from .tables import Report
 
 def score_matrix(report: Report, metric: str, task: str | None = None
                  ) -> tuple[pd.DataFrame, list[str]]:
-    """Datasets x models of ``metric`` (mean over seeds), one row per table that has it, only the
-    models present in every such table; the notes say what was left out."""
+    """Datasets x models of ``metric`` (mean over seeds), one row per dataset, only the models
+    present on every such dataset; the notes say what was left out. Demšar's test assumes
+    independent datasets, so a dataset measured under several protocols (warm and cold splits,
+    two versions) is left out rather than counted once per protocol."""
     tables = [t for t in report.tables if metric in t.metrics and (task is None
                                                                    or t.card["task"] == task)]
-    rows = {f"{t.card['dataset']} [{t.protocol}]": dict(zip(t.board["label"], t.board[metric]))
-            for t in tables}
+    per_dataset: dict[str, list[Any]] = {}
+    for t in tables:
+        per_dataset.setdefault(t.card["dataset"], []).append(t)
+    notes = [f"{metric}: dataset {name} left out of the comparison across datasets: it is "
+             f"measured under {len(ts)} protocols ({', '.join(t.protocol for t in ts)}); compare "
+             f"one protocol per dataset (one results directory each)"
+             for name, ts in per_dataset.items() if len(ts) > 1]
+    rows = {name: dict(zip(ts[0].board["label"], ts[0].board[metric]))
+            for name, ts in per_dataset.items() if len(ts) == 1}
     frame = pd.DataFrame(rows).T
     complete = frame.dropna(axis=1)
-    notes = [f"{metric}: model {m} left out of the comparison across datasets: not measured on "
-             f"every dataset" for m in frame.columns if m not in complete.columns]
+    notes += [f"{metric}: model {m} left out of the comparison across datasets: not measured on "
+              f"every dataset" for m in frame.columns if m not in complete.columns]
     return complete, notes
 
 

@@ -31,9 +31,22 @@ class Unpairable(RecbenchError):
     """Two trials' per-user values cannot be paired (no ids stored, or different users)."""
 
 
+def per_user_means(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Paired (ids, a, b) of several replicates (seeds, folds) -> one (a, b) pair per user: the
+    mean of the user's values over the replicates that evaluated them. A paired test counts each
+    user once: a user's values under several seeds are not independent observations (under a
+    fixed split, such as leave-last-out, they are the same numbers)."""
+    ids = np.concatenate([p[0] for p in pairs])
+    users, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    a = np.bincount(inverse, np.concatenate([p[1] for p in pairs]), len(users)) / counts
+    b = np.bincount(inverse, np.concatenate([p[2] for p in pairs]), len(users)) / counts
+    return a, b
+
+
 def pair_by_user(ids_a: np.ndarray | None, a: np.ndarray, ids_b: np.ndarray | None,
-                 b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a`` and ``b`` ordered by user id, checked to cover the same users.
+                 b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sorted user ids with ``a`` and ``b`` in that order, checked to cover the same users.
 
     Raises :class:`Unpairable` when either has no stored ids (a record written before ids were
     stored) or the two were evaluated on different users: a paired test needs the same users."""
@@ -48,7 +61,7 @@ def pair_by_user(ids_a: np.ndarray | None, a: np.ndarray, ids_b: np.ndarray | No
         only_b = len(np.setdiff1d(ids_b, ids_a))
         raise Unpairable(f"evaluated on different users ({only_a} users only in one, {only_b} "
                          f"only in the other)")
-    return np.asarray(a, np.float64)[oa], np.asarray(b, np.float64)[ob]
+    return ids_a[oa], np.asarray(a, np.float64)[oa], np.asarray(b, np.float64)[ob]
 
 
 @dataclass(frozen=True)

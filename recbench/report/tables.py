@@ -23,7 +23,7 @@ from ..store import ResultStore, StoreError
 from .card import protocol_card
 from .leaderboard import (COST_COLUMNS, COUNT_COLUMNS, directions, protocol_of, trial_frame,
                           value_columns)
-from .stats import TESTS, Unpairable, correct, paired_test, pair_by_user
+from .stats import TESTS, Unpairable, correct, pair_by_user, paired_test, per_user_means
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
@@ -112,8 +112,8 @@ def pairwise_tests(rows: dict[str, list[dict[str, Any]]], store: ResultStore, me
                    test: str = "ttest", correction: str = "holm", alpha: float = 0.05
                    ) -> tuple[pd.DataFrame, list[str]]:
     """Paired tests between every pair of rows (label -> its records) per metric with per-user
-    values, on the (seed, fold) replicates both have on the same split, users paired by id and
-    pooled over the replicates. The correction runs over all pairs of one metric."""
+    values, on the (seed, fold) replicates both have on the same split, users paired by id; each
+    user counts once, with their mean over those replicates (``stats.per_user_means``). The correction runs over all pairs of one metric."""
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
     results, notes = [], []
@@ -144,8 +144,7 @@ def pairwise_tests(rows: dict[str, list[dict[str, Any]]], store: ResultStore, me
             if why:
                 notes.append(f"{metric}: {a} vs {b}: some replicates left out: "
                              f"{'; '.join(sorted(why))}")
-            res = paired_test(np.concatenate([p[0] for p in pairs]),
-                              np.concatenate([p[1] for p in pairs]))
+            res = paired_test(*per_user_means(pairs))
             metric_rows.append({"metric": metric, "a": a, "b": b, "n": res.n,
                                 "replicates": len(pairs), "mean_diff": res.mean_diff,
                                 "t": res.t, "p_ttest": res.p_ttest, "w": res.w,
@@ -187,8 +186,19 @@ def current_failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         if r.get("status") == "ok":
             latest_ok[where(r)] = max(latest_ok.get(where(r), ""), r.get("started", ""))
-    return [r for r in records if r.get("status") != "ok"
+    return [r for r in records if r.get("status") not in ("ok", "unsupported")
             and not latest_ok.get(where(r), "") > r.get("started", "")]
+
+
+def unsupported(records: list[dict[str, Any]]) -> list[str]:
+    """One line per (dataset, model) whose trials the model cannot serve, with the reason (e.g.
+    a CF model on a cold-item split: "cannot serve cold items"); never averaged, never failed."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        if r.get("status") == "unsupported":
+            where = (r["dataset"], r["model"], r.get("reason", "unsupported"))
+            seen[where] = seen.get(where, 0) + 1
+    return [f"{d} / {m}: {why} ({n} trial{'s' * (n > 1)})" for (d, m, why), n in seen.items()]
 
 
 def _failure_notes(records: list[dict[str, Any]]) -> list[str]:
@@ -210,7 +220,7 @@ def build_report(records: Iterable[dict[str, Any]], store: ResultStore | None = 
     paired tests; without it no test runs)."""
     records = list(records)
     ok = [r for r in records if r.get("status") == "ok"]
-    notes = _failure_notes(records)
+    notes = [*unsupported(records), *_failure_notes(records)]
     unchecked = [r for r in ok if not isinstance(r.get("metrics"), dict)]
     if unchecked:
         notes += [f"record {r.get('key')} has no metrics: left out" for r in unchecked]

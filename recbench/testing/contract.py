@@ -6,7 +6,9 @@ scores; 5. a user's scores do not depend on the batch they are in; 6. a second c
 shapes does not recompile; 7. rating/binary models' ``predict`` returns finite ``[N]`` values
 (probabilities for binary); 8. a refit on another split of the same shape class (same users and
 items, same number of training interactions per user, other items) compiles nothing, for every
-task the model serves.
+task the model serves; 9. a model that can be saved (``state()`` / ``restore``) scores identically
+after save -> bytes -> load; 10. a model declaring ``cold_items`` scores items that have no
+training interaction from their features: finite, and not all equal.
 
 Compilations are counted with :class:`recbench.timing.CompileClock` (JAX's backend-compile
 monitoring event), the clock the harness times every fit with.
@@ -14,12 +16,14 @@ monitoring event), the clock the harness times every fit with.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import modelstate
 from ..config import canonical_json, from_mapping, to_dict
 from ..data import Dataset, FeatureTable, Interactions, UserBatch
 from ..errors import RecbenchError
@@ -27,7 +31,7 @@ from ..evaluate import padded_lists
 from ..plugins import load_plugins
 from ..random import derive_key, derive_rng
 from ..registry import Registry
-from ..specs import ModelContext, ModelSpec
+from ..specs import ModelContext, ModelSpec, item_text_of
 from ..timing import CompileClock
 
 
@@ -44,8 +48,12 @@ def tiny_dataset(seed: int = 0, n_users: int = 24, n_items: int = 40) -> Dataset
     rating = rng.integers(1, 6, len(user)).astype(np.float32)
     timestamp = rng.integers(0, 10_000, len(user))
     features = FeatureTable(rng.random((n_items, 3)).astype(np.float32), ("a", "b", "c"))
+    words = np.array(["red", "blue", "mug", "lamp", "heart", "tin", "box", "star"])
+    # Short descriptions of 0-3 words (some items have none), for text features.
+    text = np.array([" ".join(rng.choice(words, rng.integers(0, 4))) for _ in range(n_items)])
     x = Interactions(user, item, n_users, n_items, rating, timestamp)
-    return Dataset("contract-tiny", x, np.arange(n_users), np.arange(n_items), item_features=features)
+    return Dataset("contract-tiny", x, np.arange(n_users), np.arange(n_items),
+                   item_features=features, item_info={"text": text})
 
 
 def _splits(x: Interactions) -> tuple[tuple[Interactions, Interactions], ...]:
@@ -89,7 +97,8 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
     x = ds.interactions
     (train, valid), (train2, valid2) = _splits(x)
     before = (train.fingerprint, valid.fingerprint, ds.item_features.values.copy())
-    ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features)
+    ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features,
+                       item_text=item_text_of(ds))
     key = derive_key(0, "contract", name)
 
     fitted = spec.factory(cfg, ctx).fit(train, valid=valid, key=key)
@@ -121,10 +130,13 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
         raise _fail(spec, f"score() recompiled on a second call with the same shapes "
                           f"({clock.compiles} backend compilations)")
 
+    _check_saving(spec, spec.factory(cfg, ctx), fitted, _batch(train, users), scores)
     _check_refit(spec, cfg, ctx, train2, valid2, derive_key(1, "contract", name))
+    if spec.cold_items:
+        _check_cold_items(spec, cfg, ctx, train, valid, key)
 
     for task in sorted(spec.tasks & {"rating", "binary"}):
-        point_ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, task)
+        point_ctx = dataclasses.replace(ctx, task=task)
         point_model = spec.factory(cfg, point_ctx).fit(train, valid=valid, key=key)
         if not hasattr(point_model, "predict"):
             raise _fail(spec, f"it serves task {task!r} but has no predict(users, items)")
@@ -135,6 +147,45 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
         if task == "binary" and not ((pred >= 0) & (pred <= 1)).all():
             raise _fail(spec, "predict() for the binary task must return probabilities in [0, 1]")
         _check_refit(spec, cfg, point_ctx, train2, valid2, derive_key(1, "contract", name))
+
+
+def _check_saving(spec: ModelSpec, model: object, fitted: object, batch: UserBatch,
+                  scores: np.ndarray) -> None:
+    """Rule 9: a model that can be saved (``fitted.state()`` and ``model.restore(state)``) gives
+    identical scores after save -> bytes -> load; a model with only one half of that is broken."""
+    has_state, has_restore = callable(getattr(fitted, "state", None)), callable(
+        getattr(model, "restore", None))
+    if not (has_state or has_restore):
+        return  # not savable: allowed, `recbench run --save-models` says so
+    if has_state != has_restore:
+        half = "state() but its model has no restore(state)" if has_state else \
+            "no state() but its model has restore(state)"
+        raise _fail(spec, f"its fitted model has {half}; saving needs both")
+    restored = model.restore(modelstate.decode(modelstate.encode(fitted.state())))  # type: ignore[attr-defined]
+    again = np.asarray(restored.score(batch))
+    if not np.array_equal(again, scores):
+        raise _fail(spec, "a saved and restored model scores differently from the fitted one "
+                          f"(max difference {np.abs(again - scores).max():.3g})")
+
+
+def _check_cold_items(spec: ModelSpec, cfg: object, ctx: ModelContext, train: Interactions,
+                      valid: Interactions, key: jax.Array) -> None:
+    """Rule 10: with every interaction of the first 8 items moved to other items (the same
+    shapes, so nothing compiles again), those items get finite scores that vary between items
+    (from their features), as a cold-start split needs."""
+    cold = np.arange(8)
+    moved = lambda t: Interactions(t.user, np.where(t.item < 8, t.item + 8, t.item),  # noqa: E731
+                                   t.n_users, t.n_items, t.rating, t.timestamp)
+    train, valid = moved(train), moved(valid)
+    fitted = spec.factory(cfg, ctx).fit(train, valid=valid, key=key)
+    users = np.flatnonzero(train.user_counts > 0)[:8].astype(np.int32)
+    scores = np.asarray(fitted.score(_batch(train, users)))[:, cold]
+    if not np.isfinite(scores).all():
+        raise _fail(spec, "it declares cold_items but scores an item without interactions NaN "
+                          "or infinite")
+    if np.ptp(scores, axis=1).max() <= 0:
+        raise _fail(spec, "it declares cold_items but gives every item without interactions "
+                          "the same score; score them from their features")
 
 
 def _check_refit(spec: ModelSpec, cfg: object, ctx: ModelContext, train: Interactions,

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench.api import Interactions, ModelSpec, UserBatch
+from recbench.api import DataclassState, Interactions, ModelSpec, UserBatch
 
 
 # ------------------------------------------------------------------ random
@@ -45,7 +45,7 @@ def _random_points(key: jax.Array, users: jax.Array, items: jax.Array, mean: jax
 
 
 @dataclass(frozen=True)
-class RandomFitted:
+class RandomFitted(DataclassState):
     key: jax.Array
     n_items: int
     mean: float
@@ -67,6 +67,10 @@ class RandomModel:
     task: str
     binary_threshold: float = 4.0
 
+    def restore(self, state: dict) -> RandomFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return RandomFitted.from_state(state)
+
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> RandomFitted:
         if self.task == "rating" and train.rating is not None and len(train):
@@ -87,7 +91,7 @@ def _positive_rate(train: Interactions, threshold: float) -> float:
 
 
 @dataclass(frozen=True)
-class MostPopularFitted:
+class MostPopularFitted(DataclassState):
     popularity: jax.Array  # float32 [n_items], training interaction counts
     probability: jax.Array  # float32 [n_items], calibrated P(positive) per item (binary task)
 
@@ -103,6 +107,10 @@ class MostPopularFitted:
 class MostPopularModel:
     task: str = "ranking"
     binary_threshold: float = 4.0
+
+    def restore(self, state: dict) -> MostPopularFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return MostPopularFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> MostPopularFitted:
@@ -166,7 +174,8 @@ SPECS: list[ModelSpec] = [
     ModelSpec("random", "baseline", frozenset({"ranking", "rating", "binary"}),
               lambda cfg, ctx: RandomModel(ctx.task, ctx.binary_threshold), NoOptions,
               "uniform random scores; ratings from N(mean, std) of training ratings; binary: the "
-              "training positive rate for every pair"),
+              "training positive rate for every pair",
+              cold_items=True),  # random scores need no interactions: the cold-start floor
     ModelSpec("most-popular", "baseline", frozenset({"ranking", "binary"}),
               lambda cfg, ctx: MostPopularModel(ctx.task, ctx.binary_threshold), NoOptions,
               "items ranked by training interaction count, the same list for every user; binary: "

@@ -50,6 +50,7 @@ import numpy as np
 import optax
 
 from recbench.api import (
+    DataclassState,
     DataError,
     Interactions,
     ModelContext,
@@ -123,7 +124,7 @@ class BPRConfig:
 
 
 @dataclass(frozen=True)
-class EmbeddingFitted:
+class EmbeddingFitted(DataclassState):
     """Scores ``user_emb[u] @ item_emb.T``."""
 
     user_emb: jax.Array
@@ -162,6 +163,10 @@ def _mean_fill_unknown_users(user_emb: jax.Array, counts: np.ndarray) -> jax.Arr
 class BPRModel:
     cfg: BPRConfig
     ctx: ModelContext
+
+    def restore(self, state: dict) -> EmbeddingFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return EmbeddingFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> EmbeddingFitted:
@@ -220,7 +225,7 @@ class SVDPPConfig(BiasedMFConfig):
 
 
 @dataclass(frozen=True)
-class RatingFitted:
+class RatingFitted(DataclassState):
     """``mu + b_u + b_i + p_u.q_i``; ``user_emb`` already holds SVD++'s implicit term."""
 
     mu: jax.Array
@@ -297,6 +302,10 @@ class RatingMFModel:
     cfg: BiasedMFConfig  # or SVDPPConfig
     ctx: ModelContext
     plus: bool  # SVD++
+
+    def restore(self, state: dict) -> RatingFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return RatingFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> RatingFitted:

@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench.api import Interactions, ModelSpec, UserBatch, bucket_size, check
+from recbench.api import DataclassState, Interactions, ModelSpec, UserBatch, bucket_size, check
 
 
 def exact_precision() -> jax.lax.Precision:
@@ -144,52 +144,13 @@ def gram(x: Interactions, user_weight: np.ndarray | None = None,
                         n_items=x.n_items)
 
 
-def inverse_cholesky_factor(a: jax.Array, leaf: int = 512) -> jax.Array:
-    """``L^-1`` for the lower Cholesky factor ``L`` of a symmetric positive-definite ``a``.
-
-    Recursive 2x2 blocks: ``L11^-1`` of the top-left block, ``L21 = A21 L11^-T``, the Schur
-    complement ``S = A22 - L21 L21^T`` (a Gram-form update, so it does not cancel the way
-    ``A22 - A21 A11^-1 A12`` does in float32), ``L22^-1`` of ``S``, and
-    ``(L^-1)21 = -L22^-1 L21 L11^-1``; blocks of at most ``leaf`` rows use LAPACK's Cholesky and a
-    triangular solve. All other work is matrix products. Call inside ``jit``.
-    """
-    n = a.shape[0]
-    if n <= leaf:
-        chol = jnp.linalg.cholesky(a)
-        return jax.scipy.linalg.solve_triangular(chol, jnp.eye(n, dtype=a.dtype), lower=True)
-    h = -(-(n // 2) // 64) * 64  # split at a multiple of 64 ...
-    h = h if h < n else n // 2  # ... when that leaves two blocks
-    prec = exact_precision()
-    a11, a21, a22 = a[:h, :h], a[h:, :h], a[h:, h:]
-    li11 = inverse_cholesky_factor(a11, leaf)
-    l21 = jnp.matmul(a21, li11.T, precision=prec)
-    li22 = inverse_cholesky_factor(a22 - jnp.matmul(l21, l21.T, precision=prec), leaf)
-    li21 = -jnp.matmul(li22, jnp.matmul(l21, li11, precision=prec), precision=prec)
-    return jnp.block([[li11, jnp.zeros((h, n - h), a.dtype)], [li21, li22]])
-
-
-def lower_gram(li: jax.Array, parts: int = 4) -> jax.Array:
-    """``li^T li`` for a lower-triangular ``li``, skipping the zero blocks (20 of 64 products)."""
-    n = li.shape[0]
-    parts = max(1, min(parts, n // 256))
-    prec = exact_precision()
-    e = [round(n * p / parts) for p in range(parts + 1)]
-
-    def blk(i: int, j: int) -> jax.Array:
-        return li[e[i]:e[i + 1], e[j]:e[j + 1]]
-
-    upper = {(i, j): sum(jnp.matmul(blk(k, i).T, blk(k, j), precision=prec)
-                         for k in range(j, parts))
-             for i in range(parts) for j in range(i, parts)}
-    return jnp.block([[upper[(i, j)] if i <= j else upper[(j, i)].T for j in range(parts)]
-                      for i in range(parts)])
-
-
-def spd_inverse(a: jax.Array, leaf: int = 512) -> jax.Array:
-    """Inverse of a symmetric positive-definite matrix, ``L^-T L^-1`` from
-    :func:`inverse_cholesky_factor`: ~(2/3 + 1/3 + 2/3) n^3 flops, almost all of them matrix
-    products, as accurate as an LU inverse in float32 (checked against float64 in the tests)."""
-    return lower_gram(inverse_cholesky_factor(a, leaf))
+def spd_inverse(a: jax.Array) -> jax.Array:
+    """Inverse of a symmetric positive-definite matrix: one Cholesky factorisation and solve
+    (LAPACK on CPU, cuSOLVER on GPU). Call inside ``jit``. Measured at ML-100K size (1,682 items)
+    against a blocked inverse built from matrix products: the same run time, a tenth of the
+    compile time (0.56 vs 5.2 s on a loaded 2-core machine), and closer to a float64 inverse."""
+    factor = jax.scipy.linalg.cho_factor(a, lower=True)
+    return jax.scipy.linalg.cho_solve(factor, jnp.eye(a.shape[0], dtype=a.dtype))
 
 
 @jax.jit
@@ -227,7 +188,7 @@ def _ease_weights(g: jax.Array, l2: jax.Array) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class ItemItemFitted:
+class ItemItemFitted(DataclassState):
     """Scores ``multi_hot(history) @ weights`` (``weights[i, j]``: item i's vote for item j)."""
 
     weights: jax.Array  # float32 [n_items, n_items]
@@ -239,6 +200,10 @@ class ItemItemFitted:
 @dataclass(frozen=True)
 class EASEModel:
     cfg: EASEConfig
+
+    def restore(self, state: dict) -> ItemItemFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return ItemItemFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> ItemItemFitted:
@@ -385,7 +350,7 @@ def _als_epoch(users: jax.Array, items: jax.Array, user_buckets: tuple, item_buc
 
 
 @dataclass(frozen=True)
-class FactorFitted:
+class FactorFitted(DataclassState):
     """Scores ``user_emb[u] @ item_emb.T``."""
 
     user_emb: jax.Array
@@ -411,6 +376,10 @@ def ials_buckets(train: Interactions, cfg: IALSConfig) -> tuple[tuple, tuple]:
 @dataclass(frozen=True)
 class IALSModel:
     cfg: IALSConfig
+
+    def restore(self, state: dict) -> FactorFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return FactorFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> FactorFitted:

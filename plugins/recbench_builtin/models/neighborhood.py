@@ -74,6 +74,7 @@ import numpy as np
 from recbench.api import (
     ConfigError,
     DataError,
+    DataclassState,
     Interactions,
     ModelContext,
     ModelSpec,
@@ -186,7 +187,7 @@ def _item_knn_weights(g: jax.Array, row_factor: jax.Array, shrink: jax.Array, al
 
 
 @dataclass(frozen=True)
-class ItemKNNFitted:
+class ItemKNNFitted(DataclassState):
     """Scores ``multi_hot(history) @ weights``."""
 
     weights: jax.Array  # float32 [n_items, n_items], k non-zeros per column
@@ -237,7 +238,7 @@ def _user_scores(x: jax.Array, sq: jax.Array, item_w: jax.Array, mean_len: jax.A
 
 
 @dataclass(frozen=True)
-class UserKNNFitted:
+class UserKNNFitted(DataclassState):
     """Scores from the batch's ``k`` nearest training users (found at score time)."""
 
     matrix: jax.Array  # float32 [n_users, n_items], re-weighted training matrix
@@ -385,24 +386,24 @@ def _predict_all(state: dict[str, jax.Array], users: jax.Array, *, k: int, min_k
 
 
 @dataclass(frozen=True)
-class KNNBaselineFitted:
+class KNNBaselineFitted(DataclassState):
     """kNN-baseline rating predictor; ``score`` gives the predicted rating of every item."""
 
-    state: dict[str, jax.Array]
+    tables: dict[str, jax.Array]
     k: int
     min_k: int
     user_based: bool
 
     def predict(self, users: jax.Array, items: jax.Array) -> jax.Array:
-        return _predict_pairs(self.state, jnp.asarray(users, jnp.int32),
+        return _predict_pairs(self.tables, jnp.asarray(users, jnp.int32),
                               jnp.asarray(items, jnp.int32), k=self.k, min_k=self.min_k,
                               user_based=self.user_based)
 
     def score(self, batch: UserBatch) -> jax.Array:
-        n_items = self.state["bi"].shape[0]
-        per_item = batch.users.shape[0] * self.state["sim"].shape[0]
+        n_items = self.tables["bi"].shape[0]
+        per_item = batch.users.shape[0] * self.tables["sim"].shape[0]
         chunk = max(1, min(n_items, 256, (1 << 22) // max(1, per_item)))  # <= 4M entries a step
-        return _predict_all(self.state, batch.users, k=self.k, min_k=self.min_k,
+        return _predict_all(self.tables, batch.users, k=self.k, min_k=self.min_k,
                             user_based=self.user_based, chunk=chunk)
 
 
@@ -448,6 +449,12 @@ class KNNModel:
     cfg: KNNConfig
     user_based: bool
     task: str
+
+    def restore(self, state: dict) -> Any:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        if self.task == "rating":
+            return KNNBaselineFitted.from_state(state)
+        return (UserKNNFitted if self.user_based else ItemKNNFitted).from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> Any:

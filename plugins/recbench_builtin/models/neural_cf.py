@@ -234,6 +234,10 @@ class NeuMFFitted:
         """Probability that the user interacts with the item (binary task: a positive label)."""
         return _predict(self.graphdef, self.params, users, items)
 
+    def state(self) -> dict[str, Any]:
+        # The graph definition is rebuilt from the config on restore; only the weights are saved.
+        return {"params": nnx.to_pure_dict(self.params), "fit_info": self.fit_info}
+
 
 # ---------------------------------------------------------------- training
 
@@ -279,6 +283,13 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
 class NeuMFModel:
     cfg: NeuMFConfig
     ctx: ModelContext
+
+    def restore(self, state: dict[str, Any]) -> NeuMFFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        model = NeuMF(self.ctx.n_users, self.ctx.n_items, self.cfg, rngs=nnx.Rngs(params=0))
+        graphdef, params = nnx.split(model)
+        nnx.replace_by_pure_dict(params, state["params"])
+        return NeuMFFitted(graphdef, params, dict(state.get("fit_info", {})))
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> NeuMFFitted:
