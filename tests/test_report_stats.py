@@ -125,3 +125,12 @@ def test_pairing_is_by_user_id_and_checked():
         pair_by_user(np.array([1, 2]), np.zeros(2), np.array([1, 3]), np.zeros(2))
     with pytest.raises(Unpairable, match="without user ids"):
         pair_by_user(None, np.zeros(2), np.array([1, 2]), np.zeros(2))
+
+
+def test_the_card_names_a_cold_candidate_set():
+    from recbench.report.card import candidate_set
+
+    assert candidate_set({"task": "ranking", "candidates": "cold"}, 100).startswith(
+        "only the cold items")
+    assert candidate_set({"task": "ranking", "candidates": "all"}, 100).startswith(
+        "full ranking over all 100 items")

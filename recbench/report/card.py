@@ -18,8 +18,11 @@ TIE_RULE = "ties in scores are broken by item index (lower first)"
 def candidate_set(protocol: dict[str, Any], n_items: int | None) -> str:
     task = protocol.get("task", "ranking")
     if task == "ranking":
-        items = f"all {n_items} items" if n_items else "all items"
         masked = "training + validation" if protocol.get("mask_valid_in_test", True) else "training"
+        if protocol.get("candidates", "all") == "cold":
+            return (f"only the cold items (held out of training with all their interactions, the "
+                    f"test part's items); each user's {masked} items masked; {TIE_RULE}")
+        items = f"all {n_items} items" if n_items else "all items"
         return f"full ranking over {items}; each user's {masked} items masked; {TIE_RULE}"
     if task == "rating":
         return "the test (user, item, rating) pairs"

@@ -157,7 +157,9 @@ def protocol_card(records: Sequence[dict[str, Any]]) -> dict[str, str]:
     }
     if protocol["task"] == "ranking":
         masked = "training" + (" and validation" if protocol.get("mask_valid_in_test") else "")
-        card["candidates"] = f"all items, {masked} items of the user masked; ties by item index"
+        pool = ("only the cold items (no training interactions)"
+                if protocol.get("candidates", "all") == "cold" else "all items")
+        card["candidates"] = f"{pool}, {masked} items of the user masked; ties by item index"
         card["history"] = str(protocol.get("history"))
     return card
 
