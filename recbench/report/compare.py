@@ -4,8 +4,9 @@
 items; binary interaction prediction; rating prediction where the data has ratings), each over
 the models the registry holds *now*, so a new family appears without changes here. The default
 grid takes one representative per family (among the models that serve the protocol's task and
-whose requirements the data meets, the one with the smallest declared training budget: no
-``epochs`` field first, then the fewest default epochs, then by name) so that it finishes in about
+whose requirements the data meets: on the cold-start protocol one that serves cold items if the
+family has one; then the fewest data requirements; then the smallest declared training budget, no
+``epochs`` field first, then the fewest default epochs; then by name) so that it finishes in about
 two minutes on 2 CPU cores; ``all_models`` takes every model. Models trained for epochs (any config with an ``epochs``
 field) train for at most ``epochs`` (default 3, validated once) in the default grid, their labels
 saying so: the comparison measures what each family costs and gives at a fixed small budget;
@@ -40,7 +41,9 @@ RANKING_METRICS = ("precision", "recall", "ndcg")
 COLD_SPLIT = Component("cold-items", {"test_item_fraction": 0.1, "valid_item_fraction": 0.05})
 PROTOCOLS: dict[str, Protocol] = {
     "ranking": Protocol(task="ranking", metrics=RANKING_METRICS, ks=(K,)),
-    "cold-start": Protocol(task="ranking", split=COLD_SPLIT, metrics=RANKING_METRICS, ks=(K,)),
+    # Cold items ranked among themselves; a model that cannot serve cold items is noted, not run.
+    "cold-start": Protocol(task="ranking", split=COLD_SPLIT, metrics=RANKING_METRICS, ks=(K,),
+                           candidates="cold"),
     "binary": Protocol(task="binary", metrics=("accuracy", "roc_auc")),
     "rating": Protocol(task="rating", metrics=("mse", "rmse")),
 }
@@ -75,9 +78,11 @@ def light(reg: Registry, name: str, epochs: int) -> Component:
 
 
 def pick_models(reg: Registry, task: str, ds: Dataset, all_models: bool, epochs: int,
-                only: tuple[str, ...] = ()) -> tuple[list[Component], list[str]]:
+                only: tuple[str, ...] = (), cold: bool = False
+                ) -> tuple[list[Component], list[str]]:
     """The models of one protocol (among ``only`` when given) and notes on the families left
-    without one."""
+    without one; ``cold``: a family's representative is one that serves cold items if it has
+    one."""
     by_family: dict[str, list[str]] = {}
     notes = []
     for name in sorted(only) if only else reg.names("model"):
@@ -90,8 +95,10 @@ def pick_models(reg: Registry, task: str, ds: Dataset, all_models: bool, epochs:
             continue
         by_family[spec.family].append(name)
     if not all_models:  # the cheapest by declared training budget, then by name
-        by_family = {f: sorted(names, key=lambda n: (training_budget(reg, n), n))[:1]
-                     for f, names in by_family.items()}
+        def cost(n: str) -> tuple:
+            spec = reg.model(n)
+            return (cold and not spec.cold_items, len(spec.requires), training_budget(reg, n), n)
+        by_family = {f: sorted(names, key=cost)[:1] for f, names in by_family.items()}
     chosen = [n for names in by_family.values() for n in names]
     notes += [f"family {f}: no model serves task {task!r} on {ds.name}"
               for f, names in by_family.items() if not names]
@@ -112,7 +119,8 @@ def grid(reg: Registry, dataset: Component, ds: Dataset, seeds: tuple[int, ...] 
             notes.append(f"protocol {name}: {ds.name} has no ratings, so no rating error")
             continue
         metrics = tuple(m for m in protocol.metrics if m in reg.names("metric"))
-        models, why = pick_models(reg, protocol.task, ds, all_models, epochs, only)
+        models, why = pick_models(reg, protocol.task, ds, all_models, epochs, only,
+                                  cold=protocol.candidates == "cold")
         notes += [f"protocol {name}: {n}" for n in why]
         if not models:
             continue
