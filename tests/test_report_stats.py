@@ -134,3 +134,17 @@ def test_the_card_names_a_cold_candidate_set():
         "only the cold items")
     assert candidate_set({"task": "ranking", "candidates": "all"}, 100).startswith(
         "full ranking over all 100 items")
+
+
+def test_a_failure_is_superseded_only_by_a_later_success_of_the_same_setup():
+    from recbench.report.tables import current_failures
+
+    ident = {"dataset": {"name": "d", "config": {}, "checksum": "c"}, "recbench": "0.1",
+             "protocol": {"task": "ranking"}, "model": {"name": "m", "config": {"k": 1}}}
+    failed = {"dataset": "d", "model": "m", "seed": 0, "status": "failed",
+              "started": "2026-01-01T00:00:00Z", "identity": ident}
+    later_ok = {**failed, "status": "ok", "started": "2026-01-02T00:00:00Z"}
+    assert current_failures([failed, later_ok]) == []
+    other_protocol = {**later_ok, "identity": {**ident, "protocol": {"task": "binary"}}}
+    other_config = {**later_ok, "identity": {**ident, "model": {"name": "m", "config": {"k": 2}}}}
+    assert current_failures([failed, other_protocol, other_config]) == [failed]

@@ -10,6 +10,7 @@ significant. :func:`build_report` also says what it skipped and why (``Report.no
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,7 +181,11 @@ def current_failures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The failed trials not superseded by a later success of the same dataset, model, seed and
     fold (e.g. a failure fixed by a code change, which gives the trial a new key)."""
     def where(r: dict[str, Any]) -> tuple:
-        return r.get("dataset"), r.get("model"), r.get("seed"), r.get("fold")
+        # The protocol and the model's config too: a success under another protocol or config
+        # (same labels) does not supersede this failure.
+        model = (r.get("identity") or {}).get("model")
+        return (protocol_of(r), r.get("dataset"), r.get("model"), json.dumps(model, sort_keys=True),
+                r.get("seed"), r.get("fold"))
 
     latest_ok: dict[tuple, str] = {}
     for r in records:
