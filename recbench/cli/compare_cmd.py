@@ -54,10 +54,10 @@ def compare_command(ctx: click.Context, dataset: str, data_dir: str | None,
     top-K ranking, cold-start ranking on held-out items, binary interaction prediction (accuracy,
     ROC AUC) and rating error (MSE, RMSE) where the data has ratings; with their costs.
 
-    The default grid takes one model per family (of those that fit the task and the data, the
-    one with the smallest declared training budget: no epochs, else the fewest), trains models that train for epochs for at most --epochs (3), and is meant to finish
-    in about two minutes on 2 CPU cores on the embedded dataset; --all-models runs every model,
-    --epochs 0 each model's own settings. Stored trials are read, not re-run.
+    The default grid takes one model per family (of those that fit the task and the data: the
+    fewest data requirements, then the smallest declared training budget) and trains models that
+    train for epochs for at most --epochs (3); --all-models runs every model, --epochs 0 each
+    model's own settings, --model chooses among some. Stored trials are read, not re-run.
     """
     start = time.perf_counter()
     reg = registry(ctx)

@@ -6,9 +6,8 @@ the models the registry holds *now*, so a new family appears without changes her
 grid takes one representative per family (among the models that serve the protocol's task and
 whose requirements the data meets: on the cold-start protocol one that serves cold items if the
 family has one; then the fewest data requirements; then the smallest declared training budget, no
-``epochs`` field first, then the fewest default epochs; then by name) so that it finishes in about
-two minutes on 2 CPU cores; ``all_models`` takes every model. Models trained for epochs (any config with an ``epochs``
-field) train for at most ``epochs`` (default 3, validated once) in the default grid, their labels
+``epochs`` field first, then the fewest default epochs; then by name); ``all_models`` takes every
+model. Models trained for epochs (any config with an ``epochs`` field) train for at most ``epochs`` (default 3, validated once) in the default grid, their labels
 saying so: the comparison measures what each family costs and gives at a fixed small budget;
 ``epochs=0`` keeps every model's own settings.
 
