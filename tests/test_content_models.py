@@ -195,3 +195,12 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
                  + pairwise)
         np.testing.assert_allclose(pairs, brute, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(full, pairs, rtol=1e-4, atol=1e-4)
+
+
+def test_unsupported_trials_are_listed_not_failed():
+    from recbench.cli.run_cmd import current_failures, unsupported
+    records = [{"dataset": "d", "model": "bpr", "seed": s, "status": "unsupported",
+                "reason": "cannot serve cold items"} for s in (0, 1)]
+    records.append({"dataset": "d", "model": "x", "seed": 0, "status": "failed", "error": "E"})
+    assert unsupported(records) == ["d / bpr: cannot serve cold items (2 trials)"]
+    assert [r["model"] for r in current_failures(records)] == ["x"]
