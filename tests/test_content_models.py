@@ -195,3 +195,24 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
                  + pairwise)
         np.testing.assert_allclose(pairs, brute, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(full, pairs, rtol=1e-4, atol=1e-4)
+
+
+def test_unsupported_trials_are_listed_not_failed():
+    from recbench.cli.run_cmd import current_failures, unsupported
+    records = [{"dataset": "d", "model": "bpr", "seed": s, "status": "unsupported",
+                "reason": "cannot serve cold items"} for s in (0, 1)]
+    records.append({"dataset": "d", "model": "x", "seed": 0, "status": "failed", "error": "E"})
+    assert unsupported(records) == ["d / bpr: cannot serve cold items (2 trials)"]
+    assert [r["model"] for r in current_failures(records)] == ["x"]
+
+
+def test_sparse_item_rows_score_as_the_dense_product():
+    import jax.numpy as jnp
+    from recbench_builtin.models.content.knn import _cosine, _cosine_sparse, padded_rows
+    items = sp.random(50, 40, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    profiles = jnp.asarray(np.random.default_rng(0).standard_normal((6, 40)), jnp.float32)
+    users = jnp.arange(6)
+    index, value = padded_rows(items)
+    np.testing.assert_allclose(
+        np.asarray(_cosine_sparse(profiles, jnp.asarray(index), jnp.asarray(value), users)),
+        np.asarray(_cosine(profiles, jnp.asarray(items.toarray()), users)), rtol=1e-5, atol=1e-5)
