@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import shlex
 import signal
 import statistics
 import subprocess
@@ -382,9 +383,9 @@ def compare_test_rows(files: dict[str, Path], dump: Path) -> str:
         return (f"{len({r[0] for r in rows})} users, {len({r[1] for r in rows})} distinct items, "
                 f"{sum(len(r[2]) for r in rows)} history items")
 
-    missing = len(set(ours) - set(theirs))
+    differ = len(set(ours) ^ set(theirs))  # counted on both sides: one bad row counts twice
     return (f"test rows: recbench {len(ours)} ({counts(ours)}); RecBole {len(theirs)} "
-            f"({counts(theirs)}); recbench rows RecBole does not have: {missing}")
+            f"({counts(theirs)}); rows that differ: {differ}")
 
 
 # ---------------------------------------------------------------------------- the table
@@ -485,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     work_dir = Path(tempfile.mkdtemp(prefix="recbench-side-by-side-"))
     started = datetime.now(timezone.utc)
-    command = " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         split_files = export_splits(work_dir, args.data_dir)
         pairs: dict[str, list[tuple[Measured, Measured | None]]] = {w.key: [] for w in works}

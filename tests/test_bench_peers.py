@@ -63,9 +63,9 @@ def test_comparison_sees_a_different_history(modules, files, tmp_path, monkeypat
     dump = tmp_path / "dump.tsv"
     dump.write_text("a\t6\t1 4 5\nb\t1\t8 7 9\n")  # b's history out of order
     line = side_by_side.compare_test_rows(files, dump)
-    assert line.endswith("RecBole does not have: 1") and "RecBole 2 (2 users" in line
+    assert line.endswith("rows that differ: 2") and "RecBole 2 (2 users" in line
     dump.write_text("a\t6\t1 4 5\nb\t1\t7 8 9\n")
-    assert side_by_side.compare_test_rows(files, dump).endswith("RecBole does not have: 0")
+    assert side_by_side.compare_test_rows(files, dump).endswith("rows that differ: 0")
 
 
 def test_section_replaced_or_appended(modules, tmp_path):
