@@ -104,7 +104,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=3706)
     parser.add_argument("--mean-train", type=float, default=132.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-lightfm", action="store_true")
+    parser.add_argument("--hybrids", nargs="*", default=["lightfm", "fm", "deepfm"],
+                        help="hybrid models whose epoch to time (none: only content-knn)")
+    parser.add_argument("--skip-knn", action="store_true")
     args = parser.parse_args()
     train, test, ctx = make_data(args.users, args.items, args.mean_train, 0)
     print(f"load {os.getloadavg()[0]:.2f}; jax {jax.__version__}; {args.users} users x "
@@ -120,21 +122,23 @@ def main() -> None:
     def fit_only() -> None:
         jax.block_until_ready(model.fit(train, key=jax.random.key(0)).profiles)
 
-    first, med, best = timed(recbench_run, args.repeats)
-    print(f"content-knn fit + evaluation: first {first:.3f} s, median {med:.3f} s, "
-          f"min {best:.3f} s")
-    _, fit_med, _ = timed(fit_only, args.repeats)
-    print(f"  of which fit (encoding + profiles + upload): median {fit_med:.3f} s")
-    first, med, best = timed(lambda: floor(train, encoded.matrix, 10), args.repeats)
-    print(f"numpy/scipy floor (profiles + blocked scores + mask + top-10): median {med:.3f} s, "
-          f"min {best:.3f} s")
-    print(f"load {os.getloadavg()[0]:.2f}")
-    if not args.skip_lightfm:
+    if not args.skip_knn:
+        first, med, best = timed(recbench_run, args.repeats)
+        print(f"content-knn fit + evaluation: first {first:.3f} s, median {med:.3f} s, "
+              f"min {best:.3f} s")
+        _, fit_med, _ = timed(fit_only, args.repeats)
+        print(f"  of which fit (encoding + profiles + upload): median {fit_med:.3f} s")
+        first, med, best = timed(lambda: floor(train, encoded.matrix, 10), args.repeats)
+        print(f"numpy/scipy floor (profiles + blocked scores + mask + top-10): median "
+              f"{med:.3f} s, min {best:.3f} s")
+        print(f"load {os.getloadavg()[0]:.2f}")
+    if args.hybrids:
         from recbench_builtin.models.hybrid.fm import FM, DeepFMConfig, FMConfig
         from recbench_builtin.models.hybrid.lightfm import LightFM, LightFMConfig
-        for name, make in (("lightfm", lambda: LightFM(LightFMConfig(epochs=3), ctx)),
-                           ("fm", lambda: FM(FMConfig(epochs=3), ctx, "fm")),
-                           ("deepfm", lambda: FM(DeepFMConfig(epochs=3), ctx, "deepfm"))):
+        makers = {"lightfm": lambda: LightFM(LightFMConfig(epochs=3), ctx),
+                  "fm": lambda: FM(FMConfig(epochs=3), ctx, "fm"),
+                  "deepfm": lambda: FM(DeepFMConfig(epochs=3), ctx, "deepfm")}
+        for name, make in ((n, makers[n]) for n in args.hybrids):
             t0 = time.perf_counter()
             fitted = make().fit(train, key=jax.random.key(0))
             total = time.perf_counter() - t0

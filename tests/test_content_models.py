@@ -169,6 +169,7 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
     """The ranking decomposition (and DeepFM's blocked MLP) gives y(u, i) of every pair."""
     import jax
     import jax.numpy as jnp
+    from recbench_builtin.models.content.knn import padded_rows
     from recbench_builtin.models.hybrid.fm import _mlp, _pair_logits, _scores
     rng = np.random.default_rng(0)
     n_users, n_items, d, k = 5, 300, 7, 4  # more items than one block of the MLP
@@ -178,10 +179,12 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
     if hidden:
         params["mlp"] = _mlp(hidden).init(jax.random.key(0), jnp.zeros((1, 3 * k)))["params"]
     features = r(n_items, d)
+    index, value = padded_rows(sp.csr_matrix(np.asarray(features)))
+    rows = (jnp.asarray(index), jnp.asarray(value))
     users = jnp.arange(n_users)
-    full = np.asarray(_scores(params, features, users, hidden=hidden))
+    full = np.asarray(_scores(params, rows, users, hidden=hidden))
     u, i = jnp.meshgrid(users, jnp.arange(n_items), indexing="ij")
-    pairs = np.asarray(_pair_logits(params, hidden, u, i, features))
+    pairs = np.asarray(_pair_logits(params, hidden, u, i, rows))
     # Brute force FM: 1/2 sum_k [(sum_j v_jk x_j)^2 - sum_j v_jk^2 x_j^2] over the three fields.
     v = np.concatenate([np.asarray(params["v_user"])[:, None].repeat(n_items, 1)[..., None, :],
                         np.asarray(params["v_item"])[None].repeat(n_users, 0)[..., None, :],
