@@ -58,7 +58,7 @@ def step_flops(cfg, train, rows) -> float:
     net = cfg.network(train.n_users, train.n_items)
     b = cfg.batch_size
     batch = {k: jnp.asarray(v[:b]) for k, v in rows.items()}
-    batch["mask"] = jnp.ones(b, jnp.float32)
+    batch["mask"] = jnp.ones(len(batch["user"]), jnp.float32)
     params = net.init(jax.random.key(0), batch["inputs"][:1], batch["user"][:1],
                       deterministic=True)["params"]
     loss = _NextItemLoss(net, cfg.loss, cfg.negatives)
@@ -104,7 +104,7 @@ def main() -> None:
         steps = -(-len(rows["user"]) // cfg.batch_size)
         floor = step_flops(cfg, train, rows) * steps / peak
         print(f"| {name} | {loss} | {len(rows['user']):,} | {targets:,} | {clock.seconds():.1f} | "
-              f"{epoch_s:.1f} | {targets / epoch_s:,.0f} | {floor:.1f} | {epoch_s / floor:.1f} | "
+              f"{epoch_s:.1f} | {targets / epoch_s:,.0f} | {floor:.2f} | {epoch_s / floor:.1f} | "
               f"{os.getloadavg()[0]:.1f} |", flush=True)
 
 

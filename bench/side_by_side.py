@@ -27,7 +27,9 @@ import json
 import os
 import re
 import shutil
+import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
+from recbench.data import Interactions
 from recbench.errors import RecbenchError
 from recbench.fileio import atomic_write
 
@@ -70,7 +75,12 @@ PEERS = {
 SPLITS = {
     "8:1:1": {"name": "ratio", "config": {"ratios": [0.8, 0.1, 0.1]}},
     "80/20": {"name": "kfold", "config": {"k": 5, "fold": 0}},  # fold 0 of 5: global random 20%
+    "leave-last-out": {"name": "leave-last-out", "config": {}},  # each user's last two items
 }
+# The exported files' columns (``recbench split export`` writes rating and timestamp, in that
+# order, when the data has them, as ML-100K does); sequential peers order histories by timestamp.
+COLUMNS = ("user", "item", "rating", "timestamp")
+MAX_LEN = 50  # history length of the sequential rows, both frameworks
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class Work:
     peer_model: str
     peer_params: dict
     quick: dict = field(default_factory=dict)  # --quick overrides: {"recbench"|"peer": {...}}
+    sequential: bool = False  # full prefix as history, HR@10 and epochs reported, own table
 
 
 WORKS = [
@@ -114,6 +125,17 @@ WORKS = [
     Work("userknn-lenskit", "user-kNN, same file (20 neighbours, cosine, no shrink)", "80/20",
          "user-knn", {"k": 20, "shrink": 0.0}, "lenskit", "UserKNN",
          {"k": 20, "feedback": "implicit"}),
+    # Sequential: recbench to convergence with its defaults (early stopping on validation
+    # NDCG@10); RecBole at its defaults (CE loss, length 50) for at most 3 epochs / 10 minutes,
+    # which is all this CPU allows it (about 70 s and 250 s an epoch unloaded).
+    Work("gru4rec-recbole", "GRU4Rec, ML-100K leave-last-out files", "leave-last-out",
+         "gru4rec", {"max_len": MAX_LEN}, "recbole", "GRU4Rec",
+         {"epochs": 3, "budget_s": 600, "MAX_ITEM_LIST_LENGTH": MAX_LEN},
+         {"recbench": {"epochs": 2}, "peer": {"epochs": 1}}, sequential=True),
+    Work("sasrec-recbole", "SASRec, same files", "leave-last-out",
+         "sasrec", {"max_len": MAX_LEN}, "recbole", "SASRec",
+         {"epochs": 3, "budget_s": 600, "MAX_ITEM_LIST_LENGTH": MAX_LEN},
+         {"recbench": {"epochs": 2}, "peer": {"epochs": 1}}, sequential=True),
 ]
 
 
@@ -123,6 +145,13 @@ class Measured:
 
     load: float
     ndcg: float | None = None
+    hit: float | None = None
+    masked_ndcg: float | None = None  # a sequential peer's test ranked with known items masked
+    masked_hit: float | None = None
+    epochs: int | None = None
+    epoch_s: float | None = None  # median training epoch
+    check: str = ""  # a sequential peer: its test rows against recbench's
+    targets: int | None = None  # next-item targets in one training epoch
     fit_s: float | None = None
     wall_s: float | None = None
     rss_mb: float | None = None
@@ -172,12 +201,15 @@ def toml_value(v) -> str:
     raise SideBySideError(f"side_by_side: cannot write {v!r} as TOML")
 
 
-def experiment_toml(name: str, model: str, config: dict, split: dict) -> str:
+def experiment_toml(name: str, model: str, config: dict, split: dict,
+                    sequential: bool = False) -> str:
+    """``sequential``: the full prefix (training + validation items) is the test history."""
     model_config = f"config = {toml_value(config)}\n" if config else ""
+    metrics, history = ('["ndcg", "hit"]', "train+valid") if sequential else ('["ndcg"]', "train")
     return (f'name = "{name}"\nseeds = [0]\n\n[[datasets]]\nname = "ml-100k"\n\n'
             f'[[models]]\nname = "{model}"\n{model_config}\n'
-            '[protocol]\ntask = "ranking"\nmetrics = ["ndcg"]\nks = [10]\n'
-            'mask_valid_in_test = true\nhistory = "train"\n\n'
+            f'[protocol]\ntask = "ranking"\nmetrics = {metrics}\nks = [10]\n'
+            f'mask_valid_in_test = true\nhistory = "{history}"\n\n'
             f'[protocol.split]\nname = "{split["name"]}"\nconfig = {toml_value(split["config"])}\n')
 
 
@@ -263,7 +295,8 @@ def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Pa
         **{part: str(path) for part, path in files.items()},
         "exclude_unknowns": "valid" not in files}}  # the 80/20 file: as Cornac and LensKit do
     toml = run_dir / "experiment.toml"
-    toml.write_text(experiment_toml(work.key, work.recbench_model, config, split))
+    toml.write_text(experiment_toml(work.key, work.recbench_model, config, split,
+                                    work.sequential))
     env = process_env(threads, RECBENCH_CACHE_DIR=str(run_dir / "cache"))  # cold: nothing compiled
     measured = Measured(load=os.getloadavg()[0])
     log = run_dir / "output.txt"
@@ -276,6 +309,12 @@ def run_recbench(work: Work, files: dict[str, Path], run_dir: Path, data_dir: Pa
         return measured
     rows, _ = json.JSONDecoder().raw_decode(text[text.index("["):])
     measured.ndcg, measured.fit_s = float(rows[0]["ndcg@10"]), float(rows[0]["fit_s"])
+    if work.sequential:
+        measured.hit = float(rows[0]["hit@10"])
+        record = json.loads(next((run_dir / "results" / "trials").glob("*.json")).read_text())
+        info = record.get("fit_info", {})
+        measured.epochs, measured.epoch_s = info.get("epochs_run"), info.get("epoch_s")
+        measured.targets = recbench_targets(files["train"], work.recbench_config)
     return measured
 
 
@@ -287,6 +326,8 @@ def run_peer(work: Work, files: dict[str, Path], run_dir: Path, python: Path,
            "--params", json.dumps(params), "--out", str(out)]
     for part, path in files.items():
         cmd += [f"--{part}", str(path)]
+    if work.sequential:
+        cmd += ["--sequential", "--columns", ",".join(COLUMNS), "--dump", str(run_dir / "test.tsv")]
     measured = Measured(load=os.getloadavg()[0])
     log = run_dir / "output.txt"
     rc, measured.wall_s, measured.rss_mb = timed(cmd, run_dir, process_env(threads), log, timeout)
@@ -295,7 +336,56 @@ def run_peer(work: Work, files: dict[str, Path], run_dir: Path, python: Path,
         return measured
     result = json.loads(out.read_text())
     measured.ndcg, measured.fit_s = result["ndcg@10"], result["fit_s"]
+    if work.sequential:
+        measured.hit, measured.epochs = result["hit@10"], result["epochs_run"]
+        measured.targets = result["train_rows"]  # one target per augmented row
+        measured.masked_ndcg, measured.masked_hit = result["masked_ndcg@10"], result["masked_hit@10"]
+        measured.epoch_s = statistics.median(result["epoch_s"]) if result["epoch_s"] else None
+        measured.check = compare_test_rows(files, run_dir / "test.tsv")
+        print(measured.check, file=sys.stderr)
     return measured
+
+
+def recbench_targets(train: Path, config: dict) -> int:
+    """Targets in one recbench epoch (``windows = "last"``, the default: a user's most recent
+    ``max_len`` next-item pairs, all in one row)."""
+    counts = pd.read_csv(train, sep="\t", header=None, usecols=[0]).groupby(0).size()
+    return int((counts - 1).clip(0, config.get("max_len", MAX_LEN)).sum())
+
+
+def recbench_test_rows(files: dict[str, Path]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(user, test item, history) as recbench sees them: the history is the up to MAX_LEN most
+    recent training + validation items in recbench's own order (``Interactions.sequences``)."""
+    parts = {p: pd.read_csv(f, sep="\t", header=None, names=COLUMNS, dtype={"user": str,
+                                                                           "item": str})
+             for p, f in files.items()}
+    users, items = (pd.Index(pd.concat([f[c] for f in parts.values()]).unique())
+                    for c in ("user", "item"))
+
+    def interactions(f: pd.DataFrame) -> Interactions:
+        return Interactions(users.get_indexer(f["user"]), items.get_indexer(f["item"]), len(users),
+                            len(items), timestamp=f["timestamp"].to_numpy())
+
+    ptr, seq = Interactions.concat(interactions(parts["train"]),
+                                   interactions(parts["valid"])).sequences()
+    test = parts["test"]
+    return [(u, i, tuple(items[seq[max(ptr[k], ptr[k + 1] - MAX_LEN):ptr[k + 1]]]))
+            for u, i, k in zip(test["user"], test["item"], users.get_indexer(test["user"]))]
+
+
+def compare_test_rows(files: dict[str, Path], dump: Path) -> str:
+    """One line: the test rows' counts on both sides, and how many rows differ."""
+    ours = recbench_test_rows(files)
+    theirs = [(u, i, tuple(h.split())) for u, i, h in
+              (ln.rstrip("\n").split("\t") for ln in dump.read_text().splitlines())]
+
+    def counts(rows):
+        return (f"{len({r[0] for r in rows})} users, {len({r[1] for r in rows})} distinct items, "
+                f"{sum(len(r[2]) for r in rows)} history items")
+
+    differ = len(set(ours) ^ set(theirs))  # counted on both sides: one bad row counts twice
+    return (f"test rows: recbench {len(ours)} ({counts(ours)}); RecBole {len(theirs)} "
+            f"({counts(theirs)}); rows that differ: {differ}")
 
 
 # ---------------------------------------------------------------------------- the table
@@ -320,6 +410,32 @@ def table(rows: list[tuple[Work, Measured | None, Measured | None, str]]) -> str
         peer = f"{work.peer_model} ({peer_note})" if peer_note else work.peer_model
         lines.append("| " + " | ".join([work.title, *cells(ours), peer, *cells(theirs), ratio])
                      + " |")
+    return "\n".join(lines)
+
+
+def sequential_table(rows: list[tuple[Work, Measured | None, Measured | None, str]]) -> str:
+    """One line per (work, framework): quality, epochs and their cost; RecBole's ranking of all
+    items (its protocol for sequential models) and, in brackets, with known items masked."""
+    lines = ["| work | framework | NDCG@10 | HR@10 | epochs | s/epoch (median) | targets/epoch | "
+             "targets/s | wall | peak RSS | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for work, ours, theirs, peer_note in rows:
+        for name, m in (("recbench", ours), (f"{work.peer_model} ({peer_note})", theirs)):
+            if m is None:
+                continue
+            if m.error:
+                lines.append(f"| {work.title} | {name} | failed: {m.error} | | | | | | | | "
+                             f"{m.load:.1f} |")
+                continue
+            quality = [f"{m.ndcg:.4f}", f"{m.hit:.4f}"]
+            if m.masked_ndcg is not None:
+                quality = [f"{m.ndcg:.4f} (masked {m.masked_ndcg:.4f})",
+                           f"{m.hit:.4f} (masked {m.masked_hit:.4f})"]
+            epoch = "" if m.epoch_s is None else f"{m.epoch_s:.2f}"
+            rate = "" if not (m.epoch_s and m.targets) else f"{m.targets / m.epoch_s:,.0f}"
+            lines.append("| " + " | ".join([
+                work.title, name, *quality, f"{m.epochs:.3g}", epoch, f"{m.targets:,}", rate,
+                f"{m.wall_s:.1f} s (fit {m.fit_s:.1f} s)", f"{m.rss_mb:.0f} MB",
+                f"{m.load:.1f}"]) + " |")
     return "\n".join(lines)
 
 
@@ -350,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900.0,
                     help="seconds one process may run before it is killed [default: 900]")
     ap.add_argument("--keep", action="store_true", help="keep the working folder (logs, files)")
+    ap.add_argument("--section", help="write the page as the section '## SECTION' of --out, "
+                                      "replacing that section and keeping the rest of the file")
     args = ap.parse_args(argv)
     works = [w for w in WORKS if not args.works or any(k in w.key for k in args.works)]
     if not works:
@@ -368,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     work_dir = Path(tempfile.mkdtemp(prefix="recbench-side-by-side-"))
     started = datetime.now(timezone.utc)
-    command = " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         split_files = export_splits(work_dir, args.data_dir)
         pairs: dict[str, list[tuple[Measured, Measured | None]]] = {w.key: [] for w in works}
@@ -390,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
                 # written after every pair, so a run cut short still leaves what it measured
                 text = report(args, command, started, load_at_start, works, pairs,
                               install_errors, sorted(pythons))
-                atomic_write(args.out, lambda f: f.write(text))
+                page = in_section(args.out, args.section, text) if args.section else text
+                atomic_write(args.out, lambda f: f.write(page))
     finally:
         if args.keep:
             print(f"working folder kept: {work_dir}", file=sys.stderr)
@@ -398,6 +517,19 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
     print(text)
     return 0
+
+
+def in_section(path: Path, title: str, text: str) -> str:
+    """``path``'s text with its section ``## title`` (up to the next ``## ``) set to ``text``;
+    a section not there yet is appended."""
+    old = path.read_text() if path.exists() else ""
+    head = f"## {title}\n"
+    new = f"{head}\n{text}\n"
+    start = old.find(head)
+    if start < 0:
+        return old.rstrip("\n") + ("\n\n" if old else "") + new
+    end = old.find("\n## ", start + len(head))
+    return old[:start] + new + (old[end + 1:] if end >= 0 else "")
 
 
 def report(args: argparse.Namespace, command: str, started: datetime, load_at_start: str,
@@ -431,7 +563,16 @@ def report(args: argparse.Namespace, command: str, started: datetime, load_at_st
         settings.append(f"- {work.title}: recbench `{work.recbench_model}` "
                         f"{json.dumps(work.recbench_config)}; {work.peer} `{work.peer_model}` "
                         f"{json.dumps(work.peer_params)}; split {work.split}")
-    return header + table(rows) + "\n" + "\n".join(settings) + "\n"
+    plain = [r for r in rows if not r[0].sequential]
+    sequential = [r for r in rows if r[0].sequential]
+    tables = [table(plain)] if plain else []
+    if sequential:
+        checks = [f"- {work.title}: {theirs.check}" for work, _, theirs, _ in sequential
+                  if theirs and theirs.check]
+        tables.append(sequential_table(sequential) + "\n\nRecBole's test rows against "
+                      "recbench's (user, test item, history of up to "
+                      f"{MAX_LEN} items):\n\n" + "\n".join(checks))
+    return header + "\n\n".join(tables) + "\n" + "\n".join(settings) + "\n"
 
 
 if __name__ == "__main__":

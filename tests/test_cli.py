@@ -16,7 +16,7 @@ def test_default_experiment_tours_the_builtin_families(registry):
     assert all("ranking" in registry.spec("model", n).tasks for n in names)
     assert all(registry.get("model", n).distribution == BUILTIN_DIST for n in names)
     families = {registry.spec("model", n).family for n in names}
-    assert {"baseline", "cf-user", "cf-item", "latent-factor"} <= families
+    assert {"baseline", "cf-user", "cf-item", "latent-factor", "content"} <= families
     # A lighter config is labelled as such, so the leaderboard never passes it off as the model's.
     assert all(m.display == m.name or "light" in m.display
                for m in exp.models if m.config)

@@ -169,6 +169,7 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
     """The ranking decomposition (and DeepFM's blocked MLP) gives y(u, i) of every pair."""
     import jax
     import jax.numpy as jnp
+    from recbench_builtin.models.content.knn import padded_rows
     from recbench_builtin.models.hybrid.fm import _mlp, _pair_logits, _scores
     rng = np.random.default_rng(0)
     n_users, n_items, d, k = 5, 300, 7, 4  # more items than one block of the MLP
@@ -178,10 +179,12 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
     if hidden:
         params["mlp"] = _mlp(hidden).init(jax.random.key(0), jnp.zeros((1, 3 * k)))["params"]
     features = r(n_items, d)
+    index, value = padded_rows(sp.csr_matrix(np.asarray(features)))
+    rows = (jnp.asarray(index), jnp.asarray(value))
     users = jnp.arange(n_users)
-    full = np.asarray(_scores(params, features, users, hidden=hidden))
+    full = np.asarray(_scores(params, rows, users, hidden=hidden))
     u, i = jnp.meshgrid(users, jnp.arange(n_items), indexing="ij")
-    pairs = np.asarray(_pair_logits(params, hidden, u, i, features))
+    pairs = np.asarray(_pair_logits(params, hidden, u, i, rows))
     # Brute force FM: 1/2 sum_k [(sum_j v_jk x_j)^2 - sum_j v_jk^2 x_j^2] over the three fields.
     v = np.concatenate([np.asarray(params["v_user"])[:, None].repeat(n_items, 1)[..., None, :],
                         np.asarray(params["v_item"])[None].repeat(n_users, 0)[..., None, :],
@@ -195,3 +198,24 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
                  + pairwise)
         np.testing.assert_allclose(pairs, brute, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(full, pairs, rtol=1e-4, atol=1e-4)
+
+
+def test_unsupported_trials_are_listed_not_failed():
+    from recbench.cli.run_cmd import current_failures, unsupported
+    records = [{"dataset": "d", "model": "bpr", "seed": s, "status": "unsupported",
+                "reason": "cannot serve cold items"} for s in (0, 1)]
+    records.append({"dataset": "d", "model": "x", "seed": 0, "status": "failed", "error": "E"})
+    assert unsupported(records) == ["d / bpr: cannot serve cold items (2 trials)"]
+    assert [r["model"] for r in current_failures(records)] == ["x"]
+
+
+def test_sparse_item_rows_score_as_the_dense_product():
+    import jax.numpy as jnp
+    from recbench_builtin.models.content.knn import _cosine, _cosine_sparse, padded_rows
+    items = sp.random(50, 40, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    profiles = jnp.asarray(np.random.default_rng(0).standard_normal((6, 40)), jnp.float32)
+    users = jnp.arange(6)
+    index, value = padded_rows(items)
+    np.testing.assert_allclose(
+        np.asarray(_cosine_sparse(profiles, jnp.asarray(index), jnp.asarray(value), users)),
+        np.asarray(_cosine(profiles, jnp.asarray(items.toarray()), users)), rtol=1e-5, atol=1e-5)

@@ -96,9 +96,11 @@ def test_every_user_and_item_has_five_interactions_and_five_partners(embedded):
 
 def test_features_aligned_and_finite(embedded):
     x, f, u = embedded.interactions, embedded.item_features, embedded.user_features
-    assert f.columns == ("price", "discount", "sales") and f.values.shape == (x.n_items, 3)
+    # discount and sales are computed over the test period too: side information, not features.
+    assert f.columns == ("price",) and f.values.shape == (x.n_items, 1)
     assert np.isfinite(f.values).all()
-    price, discount, sales = f.values.T
+    price = f.values[:, 0]
+    discount, sales = embedded.item_info["discount"], embedded.item_info["sales"]
     assert (price > 0).all() and ((discount >= 0) & (discount < 1)).all()
     assert (sales >= np.log1p(5)).all()  # every item sold >= 5 units (5 customers, quantity >= 1)
     assert u.values.shape[0] == x.n_users and np.isfinite(u.values).all()

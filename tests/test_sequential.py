@@ -123,9 +123,9 @@ def _ndcg(model, split) -> float:
 @pytest.mark.parametrize("signal", ["markov", "none"])
 def test_sequential_models_recover_the_markov_signal_and_only_it(registry, signal):
     markov = signal == "markov"
-    # Same sizes for both signals (one row per user), so the second fit reuses the compiled
-    # programs of the first.
-    cfg = SyntheticConfig(n_users=300, n_items=200, mean_per_user=10, popularity=0.5,
+    # Same sizes for both signals (300 x 150, one row per user), so the second case reuses the
+    # programs the first compiled.
+    cfg = SyntheticConfig(n_users=300, n_items=150, mean_per_user=10, popularity=0.5,
                           collaborative=0.0 if markov else 2.0, sequential=0.9 if markov else 0.0)
     ds = generate(cfg)
     split = leave_last_out(ds.interactions, LeaveLastOutConfig(), np.random.default_rng(0))

@@ -54,6 +54,7 @@ DEFAULT_MODELS: tuple[Component, ...] = (
     Component("user-knn"),
     Component("item-knn"),
     Component("ease"),
+    Component("content-knn"),
     Component("ials", {"epochs": 8}, label="ials (light: 8 epochs)"),
     Component("bpr", {"learning_rate": 0.002, "epochs": 50, "eval_every": 5},
               label="bpr (light: 50 epochs)"),

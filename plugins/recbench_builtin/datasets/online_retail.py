@@ -29,11 +29,13 @@ What the Dataset holds
   Rows are ordered by (customer, time, invoice, invoice line), so equal timestamps within a basket
   keep the order of the invoice's lines.
 * ``user_ids``: the CustomerID (int64); ``item_ids``: the StockCode (str, upper-cased).
-* item features (:class:`~recbench.FeatureTable`): ``price`` (median unit price, GBP), ``discount``
-  (mean over the item's purchase lines of ``max(0, (median - unit price) / median)``: how far a
-  purchase's price sits below the item's usual price, 0 = always bought at the usual price or above),
-  ``sales`` (``log1p`` of the total quantity sold). Computed over the order lines kept in the
-  dataset, i.e. over the whole period: a temporal split's test period contributes to them.
+* item features (:class:`~recbench.FeatureTable`): ``price`` (median unit price, GBP, over the
+  whole period: a catalogue attribute, stable over time for most items).
+* ``item_info["discount"]`` (mean over the item's purchase lines of ``max(0, (median - unit price)
+  / median)``: how far a purchase's price sits below the item's usual price) and
+  ``item_info["sales"]`` (``log1p`` of the total quantity sold): side information, not model
+  features, because they are computed over every order line, test lines included: as features they
+  would hand a model the test period's purchases (a cold item's sales are its test purchases).
 * user features: country one-hot (columns ``country=<name>``).
 * ``interactions.extra["basket"]``: the invoice number (int64) per interaction row -- baskets;
   ``interactions.extra["quantity"]``: units per row; ``item_info["text"]``: the product description
@@ -405,10 +407,8 @@ def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], checksum: str,
     n_users, n_items = len(a["user_ids"]), len(a["item_ids"])
     x = Interactions(a["user"], a["item"], n_users, n_items, None, a["timestamp"],
                      {"basket": a["basket"], "quantity": a["quantity"]})
-    item_features = FeatureTable(
-        np.stack([a["item_price"], a["item_discount"],
-                  np.log1p(a["item_sales"].astype(np.float64)).astype(np.float32)], axis=1),
-        ("price", "discount", "sales"))
+    item_features = FeatureTable(a["item_price"][:, None].astype(np.float32), ("price",))
+    sales = np.log1p(a["item_sales"].astype(np.float64)).astype(np.float32)
     countries, country = np.unique(a["user_country"], return_inverse=True)
     onehot = np.zeros((n_users, len(countries)), np.float32)
     onehot[np.arange(n_users), country] = 1.0
@@ -416,7 +416,8 @@ def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], checksum: str,
     metadata = {"cleaning": json.loads(str(a["cleaning"])), "derivation": derivation,
                 "source": URL, "license": LICENSE, "attribution": ATTRIBUTION}
     return Dataset(name, x, np.array(a["user_ids"]), np.array(a["item_ids"]), item_features,
-                   user_features, checksum, metadata, item_info={"text": a["item_text"]},
+                   user_features, checksum, metadata, item_info={"text": a["item_text"], "discount": a["item_discount"],
+                                                     "sales": sales},
                    user_info={"country": a["user_country"]})
 
 
@@ -482,9 +483,10 @@ _DESCRIPTION = (
     "UCI Online Retail: customers x products of a UK online gift shop, implicit feedback "
     "(2010-12-01..2011-12-09). One row per (customer, invoice, product), timestamps in seconds, "
     "invoice per row in interactions.extra['basket']; cancellations, returns, non-product codes, free items "
-    "and rows without a customer removed; 5-core on distinct customer-product pairs. Item features "
-    "price (median unit price), discount (mean relative price below the median), sales "
-    "(log1p quantity); descriptions in item_info['text']; user features country one-hot.")
+    "and rows without a customer removed; 5-core on distinct customer-product pairs. Item feature "
+    "price (median unit price); discount (mean relative price below the median) and sales (log1p "
+    "quantity) in item_info only, as they are computed over the test period too; descriptions in "
+    "item_info['text']; user features country one-hot.")
 
 SPECS: list[DatasetSpec] = [
     DatasetSpec(

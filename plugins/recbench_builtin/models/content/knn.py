@@ -7,7 +7,11 @@ weight = rating (shifted so the lowest training rating weighs 1; 1 without ratin
 ``rating_weighted = false``) x ``0.5 ** (k / recency_half_life)`` for the k-th most recent of the
 user's items (``recency_half_life = 0``: no decay). Profiles are built once per fit on the host
 (one sparse product, users x items times items x features); scoring is ``normalise(profile) @
-items.T`` on the device, jitted, one block of users per call (the evaluator's batch).
+items.T`` on the device, jitted, one block of users per call (the evaluator's batch). Item rows
+are sparse (a few genres and title words among ~1,000 columns), so when their padded width is
+under a quarter of the columns the product runs over the padded sparse rows (a gather and a
+sum), not over a dense item matrix: at ML-1M size with 1,020 features (8.5 per item) that is
+~40x fewer multiply-adds.
 
 An item's score depends on its features only, so items without interactions (cold start) are
 scored like any other; an item without features scores 0, a user without history 0 everywhere.
@@ -71,13 +75,48 @@ def _cosine(profiles: jax.Array, items: jax.Array, users: jax.Array) -> jax.Arra
     return profiles[users] @ items.T
 
 
+@jax.jit
+def _cosine_sparse(profiles: jax.Array, index: jax.Array, value: jax.Array,
+                   users: jax.Array) -> jax.Array:
+    """``profiles[users] @ items.T`` with the items as padded sparse rows (``index``, ``value``
+    ``[n_items, w]``, padding value 0): ``B x n_items x w`` multiply-adds instead of
+    ``B x n_items x n_features``."""
+    p = profiles[users].T  # [n_features, B]: a gathered feature is one contiguous row
+
+    def add_column(acc: jax.Array, column: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+        idx, val = column  # the t-th stored entry of every item row: [n_items]
+        return acc + jnp.take(p, idx, axis=0) * val[:, None], None
+
+    # One [n_items, B] gather per stored position: never a [B, n_items, w] intermediate.
+    scores, _ = jax.lax.scan(add_column, jnp.zeros((index.shape[0], p.shape[1]), p.dtype),
+                             (index.T, value.T))
+    return scores.T
+
+
+def padded_rows(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``m`` as ``[n_rows, w]`` column indices and values, w = the longest row
+    rounded up to a multiple of 8 (padding: column 0, value 0)."""
+    lengths = np.diff(m.indptr)
+    width = max(8, -(-int(lengths.max(initial=1)) // 8) * 8)
+    row = np.repeat(np.arange(m.shape[0]), lengths)
+    pos = np.arange(m.nnz) - np.repeat(m.indptr[:-1], lengths)
+    index = np.zeros((m.shape[0], width), np.int32)
+    value = np.zeros((m.shape[0], width), np.float32)
+    index[row, pos], value[row, pos] = m.indices, m.data
+    return index, value
+
+
 @dataclass(frozen=True)
 class ContentKNNFitted:
     profiles: jax.Array  # float32 [n_users, n_features], unit rows (zero without history)
-    items: jax.Array  # float32 [n_items, n_features], unit rows (zero without features)
+    # The items' unit feature rows: dense [n_items, n_features], or, when rows are sparse enough
+    # (padded width under a quarter of the features), padded sparse rows (index, value).
+    items: jax.Array | tuple[jax.Array, jax.Array]
     fit_info: dict[str, int | float | str] = field(default_factory=dict)
 
     def score(self, batch: UserBatch) -> jax.Array:
+        if isinstance(self.items, tuple):
+            return _cosine_sparse(self.profiles, *self.items, batch.users)
         return _cosine(self.profiles, self.items, batch.users)
 
 
@@ -99,8 +138,10 @@ class ContentKNN:
         profiles = unit_rows(profiles)
         info = {"features": len(encoded.columns), "dropped_columns": len(encoded.dropped),
                 "items_without_features": int(encoded.empty.sum())}
-        return ContentKNNFitted(jnp.asarray(profiles),
-                                jnp.asarray(encoded.matrix.toarray(), jnp.float32), info)
+        index, value = padded_rows(encoded.matrix)
+        items = ((jnp.asarray(index), jnp.asarray(value)) if 4 * index.shape[1] < profiles.shape[1]
+                 else jnp.asarray(encoded.matrix.toarray(), jnp.float32))
+        return ContentKNNFitted(jnp.asarray(profiles), items, info)
 
 
 SPECS: list[ModelSpec] = [
