@@ -201,7 +201,7 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
 
 
 def test_unsupported_trials_are_listed_not_failed():
-    from recbench.cli.run_cmd import current_failures, unsupported
+    from recbench.report.tables import current_failures, unsupported
     records = [{"dataset": "d", "model": "bpr", "seed": s, "status": "unsupported",
                 "reason": "cannot serve cold items"} for s in (0, 1)]
     records.append({"dataset": "d", "model": "x", "seed": 0, "status": "failed", "error": "E"})

@@ -177,12 +177,28 @@ def _check_cold_items(spec: ModelSpec, cfg: object, ctx: ModelContext, train: In
     moved = lambda t: Interactions(t.user, np.where(t.item < 8, t.item + 8, t.item),  # noqa: E731
                                    t.n_users, t.n_items, t.rating, t.timestamp)
     train, valid = moved(train), moved(valid)
+    # Cold items 0 and 1 get identical features and text: scored from features alone, they must
+    # score alike (a learned per-item weight, e.g. from being sampled as a negative, would not).
+    values = np.array(ctx.item_features.values, copy=True)
+    values[1] = values[0]
+    text = None
+    if ctx.item_text is not None:
+        text = np.array(ctx.item_text, copy=True)
+        text[1] = text[0]
+    ctx = dataclasses.replace(ctx, item_features=FeatureTable(values, ctx.item_features.columns),
+                              item_text=text)
     fitted = spec.factory(cfg, ctx).fit(train, valid=valid, key=key)
     users = np.flatnonzero(train.user_counts > 0)[:8].astype(np.int32)
     scores = np.asarray(fitted.score(_batch(train, users)))[:, cold]
     if not np.isfinite(scores).all():
         raise _fail(spec, "it declares cold_items but scores an item without interactions NaN "
                           "or infinite")
+    # A baseline (random) serves cold items without reading features; every other model must.
+    if spec.family != "baseline" and not np.allclose(scores[:, 0], scores[:, 1], rtol=1e-5,
+                                                     atol=1e-6):
+        raise _fail(spec, "it declares cold_items but two items without interactions and with "
+                          "identical features score differently: cold items must be scored "
+                          "from their features alone (zero their learned per-item weights)")
     if np.ptp(scores, axis=1).max() <= 0:
         raise _fail(spec, "it declares cold_items but gives every item without interactions "
                           "the same score; score them from their features")

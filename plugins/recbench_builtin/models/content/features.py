@@ -33,12 +33,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import skew
-from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recbench.api import DataError, FeatureTable, ModelContext, check
+from recbench.api import DataError, FeatureTable, Interactions, ModelContext, check
 
 _CLIP = 5.0  # robust z-scores beyond this carry no more weight
 _SKEW = 1.0  # sample skewness above which a non-negative column is log1p-transformed
@@ -106,6 +105,8 @@ def _check_finite(values: np.ndarray | sp.csr_matrix, columns: tuple[str, ...]) 
 
 def _scale(x: np.ndarray, name: str) -> tuple[np.ndarray, str]:
     """Robust z-score of one numeric column, log1p first for a heavy right tail."""
+    from scipy.stats import skew  # imported here: scipy.stats is slow to import
+
     if x.min() >= 0 and skew(x) > _SKEW:
         x, name = np.log1p(x), f"log1p({name})"
     q25, median, q75 = np.percentile(x, [25, 50, 75])
@@ -133,6 +134,7 @@ def _text_block(text: np.ndarray | None, opts: FeatureOptions
                 ) -> tuple[sp.csr_matrix | None, tuple[str, ...]]:
     if text is None or opts.text_features == 0:
         return None, ()
+    from sklearn.feature_extraction.text import TfidfVectorizer  # slow to import
     vectorizer = TfidfVectorizer(max_features=opts.text_features, min_df=opts.text_min_df,
                                  sublinear_tf=True, stop_words="english", dtype=np.float32)
     try:
@@ -223,3 +225,17 @@ def category_indicators(encoded: EncodedItems) -> sp.csr_matrix:
         parts.append(sp.csr_matrix((np.ones(len(x), np.float32), (np.arange(len(x)), band)),
                                    shape=(len(x), len(edges) + 1)))
     return sp.csr_matrix(sp.hstack(parts, format="csr"))
+
+
+def without_cold_identities(params: dict, train: Interactions, names: tuple[str, ...]) -> dict:
+    """``params`` with the rows of the item-indexed tables ``names`` zeroed for every item that has
+    no training interaction. Such rows are still trained as sampled negatives (pushed down), so
+    without this a cold item would carry learned identity weights and not be scored from its
+    features alone."""
+    cold = jnp.asarray(train.item_counts == 0)
+    out = dict(params)
+    for name in names:
+        table = params[name]
+        mask = cold.reshape((-1,) + (1,) * (table.ndim - 1))
+        out[name] = jnp.where(mask, 0.0, table).astype(table.dtype)
+    return out

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from recbench.api import Interactions, ModelContext, ModelSpec, UserBatch, check
+from recbench.api import DataclassState, Interactions, ModelContext, ModelSpec, UserBatch, check
 
 from .features import FeatureOptions, encode_items
 
@@ -107,7 +107,7 @@ def padded_rows(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class ContentKNNFitted:
+class ContentKNNFitted(DataclassState):
     profiles: jax.Array  # float32 [n_users, n_features], unit rows (zero without history)
     # The items' unit feature rows: dense [n_items, n_features], or, when rows are sparse enough
     # (padded width under a quarter of the features), padded sparse rows (index, value).
@@ -124,6 +124,10 @@ class ContentKNNFitted:
 class ContentKNN:
     config: ContentKNNConfig
     context: ModelContext
+
+    def restore(self, state: dict) -> ContentKNNFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return ContentKNNFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> ContentKNNFitted:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench.api import Interactions, ModelContext, ModelSpec, UserBatch
+from recbench.api import DataclassState, Interactions, ModelContext, ModelSpec, UserBatch
 
 from .features import FeatureOptions, category_indicators, encode_items
 
@@ -28,7 +28,7 @@ def _broadcast(item_scores: jax.Array, users: jax.Array) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class CategoryPopularFitted:
+class CategoryPopularFitted(DataclassState):
     item_scores: jax.Array  # float32 [n_items]
     fit_info: dict[str, int | float | str] = field(default_factory=dict)
 
@@ -51,6 +51,10 @@ def category_popularity(train: Interactions, categories) -> np.ndarray:
 class CategoryPopular:
     config: FeatureOptions
     context: ModelContext
+
+    def restore(self, state: dict) -> CategoryPopularFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return CategoryPopularFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> CategoryPopularFitted:

@@ -40,6 +40,7 @@ import numpy as np
 import optax
 
 from recbench.api import (
+    DataclassState,
     Interactions,
     ModelContext,
     ModelSpec,
@@ -54,7 +55,7 @@ from recbench.api import (
 )
 
 from ...metrics import NDCG
-from ..content.features import FeatureOptions, encode_items
+from ..content.features import FeatureOptions, encode_items, without_cold_identities
 from ..content.knn import padded_rows
 
 _BLOCK = 256  # items per block of DeepFM's full ranking
@@ -193,7 +194,7 @@ def _predict(params, features, users, items, lo, hi, *, hidden, task):
 
 
 @dataclass(frozen=True)
-class FMFitted:
+class FMFitted(DataclassState):
     params: Any
     features: tuple[jax.Array, jax.Array]  # padded sparse attribute rows (index, value)
     hidden: tuple[int, ...]
@@ -215,6 +216,10 @@ class FM:
     config: FMConfig
     context: ModelContext
     name: str
+
+    def restore(self, state: dict) -> FMFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return FMFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> FMFitted:
@@ -264,7 +269,7 @@ class FM:
                           aux=aux, key=keys[3], epochs=cfg.epochs, batch_size=cfg.batch_size,
                           validate=validate, eval_every=cfg.eval_every, patience=cfg.patience,
                           higher_is_better=higher)
-        fitted = make(result.params)
+        fitted = make(without_cold_identities(result.params, train, ("w_item", "v_item")))
         return FMFitted(fitted.params, features, cfg.hidden, task, lo, hi,
                         {**result.info, "item_features": int(d)})
 

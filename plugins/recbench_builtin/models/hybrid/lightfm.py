@@ -37,6 +37,7 @@ import numpy as np
 import optax
 
 from recbench.api import (
+    DataclassState,
     ConfigError,
     Interactions,
     ModelContext,
@@ -55,7 +56,8 @@ from ...metrics import NDCG
 
 # A sampled negative that is a known positive is redrawn once (WARP tolerates a rare one).
 ROUNDS = 1
-from ..content.features import FeatureOptions, encode_items, encode_users
+from ..content.features import (FeatureOptions, encode_items, encode_users,
+                                without_cold_identities)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def _scores(users_repr: jax.Array, items_repr: jax.Array, bias: jax.Array,
 
 
 @dataclass(frozen=True)
-class LightFMFitted:
+class LightFMFitted(DataclassState):
     user_repr: jax.Array  # [n_users, factors]
     item_repr: jax.Array  # [n_items, factors]
     item_bias: jax.Array  # [n_items]
@@ -171,6 +173,10 @@ def _fitted(params, item_features, user_features, info=None) -> LightFMFitted:
 class LightFM:
     config: LightFMConfig
     context: ModelContext
+
+    def restore(self, state: dict) -> LightFMFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return LightFMFitted.from_state(state)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> LightFMFitted:
@@ -215,7 +221,8 @@ class LightFM:
                           eval_every=cfg.eval_every, patience=cfg.patience)
         info = {**result.info, "item_features": int(item_features.shape[1]),
                 "user_features": int(user_features.shape[1])}
-        return _fitted(result.params, item_features, user_features, info)
+        params = without_cold_identities(result.params, train, ("item_id", "item_id_bias"))
+        return _fitted(params, item_features, user_features, info)
 
 
 def _masked_adam(learning_rate: float, frozen: tuple[str, ...]) -> optax.GradientTransformation:

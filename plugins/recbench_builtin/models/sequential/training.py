@@ -113,6 +113,11 @@ class SequentialFitted:
     params: Any
     fit_info: dict[str, int | float | str] = field(default_factory=dict)
 
+    def state(self) -> dict[str, Any]:
+        # The config is the model's own (restore gets it from the factory); the rest is data.
+        return {"n_users": self.n_users, "n_items": self.n_items, "params": self.params,
+                "fit_info": self.fit_info}
+
     def score(self, batch: UserBatch) -> jax.Array:
         net = self.config.network(self.n_users, self.n_items)
         return _score(net, self.params, batch.users, batch.history, batch.lengths)
@@ -162,6 +167,11 @@ def fit_sequential(cfg: SequentialConfig, ctx: ModelContext, train: Interactions
 class SequentialModel:
     cfg: SequentialConfig
     ctx: ModelContext
+
+    def restore(self, state: dict[str, Any]) -> SequentialFitted:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return SequentialFitted(self.cfg, int(state["n_users"]), int(state["n_items"]),
+                                state["params"], dict(state.get("fit_info", {})))
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> SequentialFitted:
