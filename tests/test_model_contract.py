@@ -4,19 +4,18 @@ rule of the kit rejects a deliberately broken tiny model with a message naming t
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from recbench import ModelSpec, hookimpl, modelstate
+from recbench import ModelSpec, hookimpl
 from recbench.config import check
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
-from recbench.specs import ModelContext
-from recbench.testing import ContractError, check_model, tiny_dataset
+from recbench.testing import ContractError, check_model
 
 BUILTIN = Registry.build(load_plugins(allow=set()))
 N_ITEMS = 40  # recbench.testing.tiny_dataset's
@@ -32,18 +31,6 @@ TEST_CONFIGS = {"sasrec": {**_SMALL, "blocks": 1}, "gru4rec": _SMALL, "lstm": _S
 @pytest.mark.parametrize("name", BUILTIN.names("model"))
 def test_builtin_model_passes_contract(name):
     check_model(name, registry=BUILTIN, config=TEST_CONFIGS.get(name))
-
-
-@pytest.mark.parametrize("name", BUILTIN.names("model"))
-def test_builtin_model_can_be_saved(name):
-    """Every built-in serves `--save-models` (the contract's rule 9 then checks the round trip)."""
-    ds = tiny_dataset()
-    x = ds.interactions
-    ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features)
-    spec = BUILTIN.spec("model", name)
-    cheap = {"epochs": 1} if "epochs" in {f.name for f in fields(spec.config)} else {}
-    model = spec.factory(spec.config(**cheap), ctx)
-    assert modelstate.can_save(model.fit(x, key=jax.random.key(0)), model)
 
 
 # ---------------------------------------------------------------- broken models
@@ -189,7 +176,7 @@ class DriftingConfig:
         object.__setattr__(self, "scale", self.scale * 2)
 
 
-def _check(cls, *, tasks=("ranking",), config=None):
+def _check(cls, *, tasks=("ranking",), config=None, require_saving=False):
     extra = {} if config is None else {"config": config}
     spec = ModelSpec("broken", "baseline", frozenset(tasks), lambda c, ctx: cls(ctx), **extra)
 
@@ -198,11 +185,17 @@ def _check(cls, *, tasks=("ranking",), config=None):
         def register_models(self):
             return [spec]
 
-    check_model("broken", registry=Registry.build(load_plugins(allow=set(), objects=(Plugin(),))))
+    check_model("broken", registry=Registry.build(load_plugins(allow=set(), objects=(Plugin(),))),
+                require_saving=require_saving)
 
 
 def test_the_reference_model_passes():
     _check(Good, tasks=("ranking", "binary"))
+
+
+def test_saving_can_be_required():
+    with pytest.raises(ContractError, match="it cannot be saved"):
+        _check(Good, require_saving=True)
 
 
 @pytest.mark.parametrize("broken, tasks, config, message", [

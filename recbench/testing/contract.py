@@ -84,8 +84,9 @@ def _fail(spec: ModelSpec, rule: str) -> ContractError:
 
 
 def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | None = None,
-                registry: Registry | None = None) -> None:
-    """Run the whole contract for model ``name``; raises :class:`ContractError` on the first breach."""
+                registry: Registry | None = None, require_saving: bool = False) -> None:
+    """Run the whole contract for model ``name``; raises :class:`ContractError` on the first breach.
+    ``require_saving``: a model that cannot be saved (rule 9) breaks the contract too."""
     registry = registry or Registry.build(load_plugins(paths=tuple(plugin_paths)))
     spec: ModelSpec = registry.spec("model", name)
     cfg = from_mapping(spec.config, config or {}, where=f"model {name!r} config")
@@ -130,7 +131,8 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
         raise _fail(spec, f"score() recompiled on a second call with the same shapes "
                           f"({clock.compiles} backend compilations)")
 
-    _check_saving(spec, spec.factory(cfg, ctx), fitted, _batch(train, users), scores)
+    _check_saving(spec, spec.factory(cfg, ctx), fitted, _batch(train, users), scores,
+                  require_saving)
     _check_refit(spec, cfg, ctx, train2, valid2, derive_key(1, "contract", name))
     if spec.cold_items:
         _check_cold_items(spec, cfg, ctx, train, valid, key)
@@ -150,12 +152,15 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
 
 
 def _check_saving(spec: ModelSpec, model: object, fitted: object, batch: UserBatch,
-                  scores: np.ndarray) -> None:
+                  scores: np.ndarray, required: bool) -> None:
     """Rule 9: a model that can be saved (``fitted.state()`` and ``model.restore(state)``) gives
     identical scores after save -> bytes -> load; a model with only one half of that is broken."""
     has_state, has_restore = callable(getattr(fitted, "state", None)), callable(
         getattr(model, "restore", None))
     if not (has_state or has_restore):
+        if required:
+            raise _fail(spec, "it cannot be saved: its fitted model has no state() and its "
+                              "model no restore(state)")
         return  # not savable: allowed, `recbench run --save-models` says so
     if has_state != has_restore:
         half = "state() but its model has no restore(state)" if has_state else \
