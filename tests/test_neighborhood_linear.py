@@ -324,7 +324,7 @@ def test_rating_unknown_user_or_item_falls_back_to_baseline(user_based):
     fitted = KNNModel(KNNConfig(k=5), user_based, "rating").fit(train, key=KEY)
     pred = np.asarray(fitted.predict(jnp.asarray([0, 0, 3]), jnp.asarray([0, 4, 0])))
     assert np.isfinite(pred).all()
-    s = fitted.state
+    s = fitted.tables
     mu, bu, bi = float(s["mu"]), np.asarray(s["bu"]), np.asarray(s["bi"])
     assert bu[0] == 0 and bi[0] == 0
     assert pred[0] == pytest.approx(np.clip(mu, 1, 5), abs=1e-5)
