@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import RecbenchError
 
@@ -84,6 +83,8 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> PairedResult:
     if n < 2 or not np.any(d):
         return PairedResult(n, float(d.mean()) if n else 0.0, 0.0, 1.0, 0.0, 1.0, 0.0)
     sd = d.std(ddof=1)
+    from scipy import stats  # here: scipy.stats takes ~0.7 s to import
+
     t = stats.ttest_rel(a, b)
     # Zero differences are dropped (Wilcoxon's own rule); scipy picks the exact or normal method.
     w = stats.wilcoxon(a, b, zero_method="wilcox")
@@ -131,6 +132,8 @@ def average_ranks(scores: pd.DataFrame, higher_is_better: bool = True) -> pd.Ser
 def critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
     """Nemenyi's critical difference for ``k`` models over ``n`` blocks (Demšar 2006, eq. 5):
     q_alpha * sqrt(k (k + 1) / (6 n)), q_alpha the studentized range quantile over sqrt 2."""
+    from scipy import stats  # here: scipy.stats takes ~0.7 s to import
+
     q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
     return float(q * math.sqrt(k * (k + 1) / (6 * n)))
 
@@ -146,6 +149,8 @@ def friedman_nemenyi(scores: pd.DataFrame, higher_is_better: bool = True, alpha:
         raise RecbenchError(f"friedman: needs at least 3 models on at least 2 datasets, got {k} "
                             f"models on {n}")
     import scikit_posthocs  # seconds to import (it loads seaborn): only when asked for
+
+    from scipy import stats  # here: scipy.stats takes ~0.7 s to import
 
     chi2, p = stats.friedmanchisquare(*(scores[c].to_numpy() for c in scores.columns))
     # scikit-posthocs ranks each block ascending; negate so that rank 1 is the best model.

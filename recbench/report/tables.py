@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from ..random import derive_rng
 from ..store import ResultStore, StoreError
@@ -59,6 +58,8 @@ def bootstrap_ci(values: np.ndarray, *purpose: str) -> tuple[float, float]:
         return np.nan, np.nan
     if np.all(values == values[0]):
         return float(values[0]), float(values[0])
+    from scipy import stats as scipy_stats  # here: scipy.stats takes ~0.7 s to import
+
     res = scipy_stats.bootstrap((values,), np.mean, confidence_level=CONFIDENCE,
                                 n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
                                 rng=derive_rng(0, "bootstrap", *purpose))
