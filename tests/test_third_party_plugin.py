@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from recbench.cli.main import main
 from recbench.config import load_experiment
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
@@ -100,10 +101,28 @@ def test_plugins_lists_the_installed_distribution(installed, tmp_path):
     assert [p["name"] for p in listing["plugins"] if p["error"]] == []
     assert listing["name_clashes"] == []
 
-    table = cli(installed, tmp_path, "plugins", "--format", "table")
-    assert table.returncode == 0, table.stderr
+
+
+def in_process(installed: Path, monkeypatch, capsys, *args: str, allow: str | None = None
+               ) -> tuple[int, str, str]:
+    """The CLI in this process (start-up is 4 s a subprocess): the installation is found on
+    sys.path by entry point, as in a subprocess."""
+    monkeypatch.syspath_prepend(str(installed))
+    if allow is None:
+        monkeypatch.delenv("RECBENCH_LOAD_PLUGINS", raising=False)
+    else:
+        monkeypatch.setenv("RECBENCH_LOAD_PLUGINS", allow)
+    monkeypatch.setenv("COLUMNS", "300")
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_plugins_table_names_the_distribution(installed, monkeypatch, capsys):
+    code, out, err = in_process(installed, monkeypatch, capsys, "plugins", "--format", "table")
+    assert code == 0, err
     for text in (DIST, "0.1.0", MODEL, "run_finished"):
-        assert text in table.stdout
+        assert text in out
 
 
 def test_run_with_the_plugin_model_next_to_the_baselines(installed, tmp_path):
@@ -137,8 +156,10 @@ def test_run_with_the_plugin_model_next_to_the_baselines(installed, tmp_path):
     assert log.read_text().splitlines() == ["demo-plugin-test\t6/6 trials ok"] * 2
 
 
-def test_empty_allow_list_hides_the_plugin(installed, tmp_path):
-    listing = plugins_json(installed, tmp_path, RECBENCH_LOAD_PLUGINS="")
+def test_empty_allow_list_hides_the_plugin(installed, tmp_path, monkeypatch, capsys):
+    code, out, err = in_process(installed, monkeypatch, capsys, "plugins", allow="")
+    assert code == 0, err
+    listing = json.loads(out)
     assert DIST not in [p["distribution"] for p in listing["plugins"]]
     assert {p["distribution"] for p in listing["plugins"]} == {"recbench"}  # built-ins still load
     names = [m for p in listing["plugins"] for m in p["contributes"].get("models", [])]
@@ -146,10 +167,10 @@ def test_empty_allow_list_hides_the_plugin(installed, tmp_path):
 
     config = tmp_path / "exp.toml"
     config.write_text(EXPERIMENT)
-    proc = cli(installed, tmp_path, "run", str(config), "--results", str(tmp_path / "res"),
-               RECBENCH_LOAD_PLUGINS="")
-    assert proc.returncode == 1
-    assert MODEL in proc.stderr and "error:" in proc.stderr
+    code, out, err = in_process(installed, monkeypatch, capsys, "run", str(config), "--results",
+                                str(tmp_path / "res"), allow="")
+    assert code == 1
+    assert MODEL in err and "error:" in err
     assert not (tmp_path / "res" / "trials").exists()  # validated before any work
 
 
@@ -163,6 +184,7 @@ def test_allow_list_by_distribution_or_entry_point_name(installed, monkeypatch, 
 
 
 def test_installed_plugin_fingerprint_follows_its_record(installed, tmp_path):
+    # Subprocesses: a process fingerprints each installed distribution once.
     before = plugins_json(installed, tmp_path)
     [info] = installed.glob("recbench_demo_plugin-*.dist-info")
     record = info / "RECORD"
