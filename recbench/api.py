@@ -21,7 +21,7 @@ imports one. The groups:
 - training helpers for gradient models (:mod:`recbench.train`, see docs/train-models.md);
 - evaluation helpers: ``evaluate_ranking``, ``EvalResult``, ``padded_lists``;
 - saving fitted models: ``DataclassState`` (``state()`` / ``from_state`` for a dataclass fitted
-  model; see :mod:`recbench.modelstate`);
+  model) and ``restores`` (its model's ``restore``); see :mod:`recbench.modelstate`;
 - the contract kit for tests: ``check_model``, ``tiny_dataset``, ``ContractError``;
 - what lifecycle hooks receive: ``Experiment``, ``PlannedTrial``, ``TrialRecord``.
 
@@ -88,7 +88,7 @@ _LAZY: dict[str, str] = {
         "shuffle")},
     **{name: "recbench.evaluate" for name in ("EvalResult", "evaluate_ranking", "padded_lists")},
     **{name: "recbench.download" for name in ("fetch", "extract", "download_dir")},
-    **{name: "recbench.modelstate" for name in ("DataclassState",)},
+    **{name: "recbench.modelstate" for name in ("DataclassState", "restores")},
     **{name: "recbench.testing" for name in ("check_model", "tiny_dataset", "ContractError")},
     # What lifecycle hooks receive.
     **{name: "recbench.records" for name in ("PlannedTrial", "TrialRecord")},

@@ -95,3 +95,12 @@ class DataclassState:
                              f"{sorted(names)}; it was saved by another version of the model")
         # msgpack has no tuples: give tuple-typed fields (such as a loss history) theirs back.
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in state.items()})
+
+
+def restores(fitted_type: type[DataclassState]) -> Any:
+    """A model's ``restore`` method for a :class:`DataclassState` fitted type:
+    ``restore = restores(MyFitted)`` in the model class."""
+    def restore(self: Any, state: dict[str, Any]) -> Any:
+        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
+        return fitted_type.from_state(state)
+    return restore

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench.api import DataclassState, Interactions, ModelSpec, UserBatch
+from recbench.api import DataclassState, Interactions, ModelSpec, UserBatch, restores
 
 
 # ------------------------------------------------------------------ random
@@ -67,9 +67,7 @@ class RandomModel:
     task: str
     binary_threshold: float = 4.0
 
-    def restore(self, state: dict) -> RandomFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return RandomFitted.from_state(state)
+    restore = restores(RandomFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> RandomFitted:
@@ -108,9 +106,7 @@ class MostPopularModel:
     task: str = "ranking"
     binary_threshold: float = 4.0
 
-    def restore(self, state: dict) -> MostPopularFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return MostPopularFitted.from_state(state)
+    restore = restores(MostPopularFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> MostPopularFitted:

@@ -64,6 +64,7 @@ from recbench.api import (
     masked_mean,
     ranking_validator,
     sample_negatives,
+    restores,
 )
 
 from ..metrics import NDCG
@@ -164,9 +165,7 @@ class BPRModel:
     cfg: BPRConfig
     ctx: ModelContext
 
-    def restore(self, state: dict) -> EmbeddingFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return EmbeddingFitted.from_state(state)
+    restore = restores(EmbeddingFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> EmbeddingFitted:
@@ -303,9 +302,7 @@ class RatingMFModel:
     ctx: ModelContext
     plus: bool  # SVD++
 
-    def restore(self, state: dict) -> RatingFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return RatingFitted.from_state(state)
+    restore = restores(RatingFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> RatingFitted:

@@ -57,7 +57,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench.api import DataclassState, Interactions, ModelSpec, UserBatch, bucket_size, check
+from recbench.api import (
+    DataclassState,
+    Interactions,
+    ModelSpec,
+    UserBatch,
+    bucket_size,
+    check,
+    restores,
+)
 
 
 def exact_precision() -> jax.lax.Precision:
@@ -201,9 +209,7 @@ class ItemItemFitted(DataclassState):
 class EASEModel:
     cfg: EASEConfig
 
-    def restore(self, state: dict) -> ItemItemFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return ItemItemFitted.from_state(state)
+    restore = restores(ItemItemFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> ItemItemFitted:
@@ -377,9 +383,7 @@ def ials_buckets(train: Interactions, cfg: IALSConfig) -> tuple[tuple, tuple]:
 class IALSModel:
     cfg: IALSConfig
 
-    def restore(self, state: dict) -> FactorFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return FactorFitted.from_state(state)
+    restore = restores(FactorFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> FactorFitted:

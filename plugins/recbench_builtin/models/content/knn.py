@@ -26,7 +26,15 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from recbench.api import DataclassState, Interactions, ModelContext, ModelSpec, UserBatch, check
+from recbench.api import (
+    DataclassState,
+    Interactions,
+    ModelContext,
+    ModelSpec,
+    UserBatch,
+    check,
+    restores,
+)
 
 from .features import FeatureOptions, encode_items
 
@@ -125,9 +133,7 @@ class ContentKNN:
     config: ContentKNNConfig
     context: ModelContext
 
-    def restore(self, state: dict) -> ContentKNNFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return ContentKNNFitted.from_state(state)
+    restore = restores(ContentKNNFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> ContentKNNFitted:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recbench.api import DataclassState, Interactions, ModelContext, ModelSpec, UserBatch
+from recbench.api import DataclassState, Interactions, ModelContext, ModelSpec, UserBatch, restores
 
 from .features import FeatureOptions, category_indicators, encode_items
 
@@ -52,9 +52,7 @@ class CategoryPopular:
     config: FeatureOptions
     context: ModelContext
 
-    def restore(self, state: dict) -> CategoryPopularFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return CategoryPopularFitted.from_state(state)
+    restore = restores(CategoryPopularFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> CategoryPopularFitted:

@@ -52,6 +52,7 @@ from recbench.api import (
     masked_mean,
     ranking_validator,
     sample_negatives,
+    restores,
 )
 
 from ...metrics import NDCG
@@ -217,9 +218,7 @@ class FM:
     context: ModelContext
     name: str
 
-    def restore(self, state: dict) -> FMFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return FMFitted.from_state(state)
+    restore = restores(FMFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> FMFitted:

@@ -50,6 +50,7 @@ from recbench.api import (
     masked_mean,
     ranking_validator,
     sample_negatives,
+    restores,
 )
 
 from ...metrics import NDCG
@@ -174,9 +175,7 @@ class LightFM:
     config: LightFMConfig
     context: ModelContext
 
-    def restore(self, state: dict) -> LightFMFitted:
-        """The fitted model saved as ``state`` (see ``recbench run --save-models``)."""
-        return LightFMFitted.from_state(state)
+    restore = restores(LightFMFitted)
 
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> LightFMFitted:
