@@ -53,7 +53,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
+from . import sharding
 from .data import Interactions
 from .errors import ModelError
 from .specs import MetricSpec
@@ -355,11 +357,15 @@ def cached_optimizer(factory: Callable[..., optax.GradientTransformation], **hyp
 
 def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Array], aux: Any,
            n_rows: jax.Array, *, loss_fn: LossFn, optimizer: optax.GradientTransformation,
-           batch_size: int) -> tuple[Any, Any, jax.Array]:
+           batch_size: int, mesh: Mesh | None = None) -> tuple[Any, Any, jax.Array]:
     """One shuffled pass (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s
     padded rows: a loop over the ``ceil(n_rows / batch_size)`` batches holding real rows (a
     traced trip count), so the batches of padding past them cost no step and no optimizer update.
-    ``loss`` is the mean of the per-batch losses weighted by their real rows."""
+    ``loss`` is the mean of the per-batch losses weighted by their real rows.
+
+    With a ``mesh``, data-parallel: each batch's rows are split over its devices (a sharding
+    constraint; the data, ``aux`` and the parameters are replicated), so XLA runs the loss and
+    its gradient on each device's rows and sums the gradients across devices."""
     k_perm, k_steps = jax.random.split(key)
     size = next(iter(data.values())).shape[0]
     index, mask = epoch_batches(n_rows, batch_size, k_perm, size=size)
@@ -370,8 +376,11 @@ def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Arra
         idx, m = index[b], mask[b]
         # The barrier materialises the batch: otherwise XLA may fuse the row gather into every
         # consumer (e.g. an embedding gather), recomputing it per embedding column.
-        batch = jax.lax.optimization_barrier({name: col[idx] for name, col in data.items()})
+        batch = {name: col[idx] for name, col in data.items()}
         batch["mask"] = m
+        if mesh is not None:
+            batch = jax.lax.with_sharding_constraint(batch, sharding.rows(mesh))
+        batch = jax.lax.optimization_barrier(batch)
         loss, grads = jax.value_and_grad(loss_fn)(params, batch, step_keys[b], aux)
         # optax mixes Python floats and int32 step counts (Adam's bias correction), which strict
         # dtype promotion rejects; the loss itself is still traced under the caller's rules.
@@ -386,7 +395,7 @@ def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Arra
     return params, opt_state, total / n_rows.astype(jnp.float32)
 
 
-_run_epoch = jax.jit(_epoch, static_argnames=("loss_fn", "optimizer", "batch_size"))
+_run_epoch = jax.jit(_epoch, static_argnames=("loss_fn", "optimizer", "batch_size", "mesh"))
 
 
 def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
@@ -398,7 +407,9 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
 
     ``data`` maps names to arrays sharing their first dimension (the rows, e.g. user, item,
     rating); they are padded to :func:`bucket_size` rows (with row 0's values, never trained on).
-    ``batch_size`` is clipped to the padded row count. ``key`` drives shuffling and the per-step
+    ``batch_size`` is clipped to the padded row count, then rounded up to a multiple of the
+    device count: with several devices (:mod:`recbench.sharding`) each batch's rows are split
+    over them (data-parallel; the parameters replicated, the gradients summed). ``key`` drives shuffling and the per-step
     keys (epoch ``e`` uses ``fold_in(key, e)``): the same key gives the same result. ``loss_fn``
     and ``optimizer`` are static arguments of the compiled epoch: pass the same objects on a refit
     (module-level loss, :func:`cached_optimizer`) or the epoch compiles again.
@@ -425,9 +436,15 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
     if n_rows == 0:
         raise ModelError("fit_loop: no training rows; the training split is empty")
     size = bucket_size(n_rows)
-    padded = {name: jnp.asarray(pad_rows(col, size, col[0])) for name, col in columns.items()}
-    batch_size = max(1, min(batch_size, size))
+    mesh = sharding.data_mesh()
+    padded = {name: pad_rows(col, size, col[0]) for name, col in columns.items()}
+    batch_size = sharding.round_up(max(1, min(batch_size, size)), mesh)
     opt_state = optimizer.init(params)
+    if mesh is None:
+        padded = {name: jnp.asarray(col) for name, col in padded.items()}
+    else:
+        params, opt_state, padded, aux = sharding.put_replicated((params, opt_state, padded, aux),
+                                                                 mesh)
     real_rows = jnp.int32(n_rows)
 
     best_params, best_value, best_epoch = params, None, 0
@@ -439,7 +456,8 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
         t = time.perf_counter()
         params, opt_state, loss = _run_epoch(params, opt_state, jax.random.fold_in(key, epoch),
                                              padded, aux, real_rows, loss_fn=loss_fn,
-                                             optimizer=optimizer, batch_size=batch_size)
+                                             optimizer=optimizer, batch_size=batch_size,
+                                             mesh=mesh)
         loss = float(loss)  # waits for the epoch
         epoch_times.append(time.perf_counter() - t)
         losses.append(loss)
