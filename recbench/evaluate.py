@@ -41,13 +41,14 @@ class EvalResult:
 
 
 def _row_entries(indptr: np.ndarray, rows: np.ndarray, width: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For CSR ``rows``, each cut to ``width`` values: batch row, position and source index of
-    every value kept."""
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """For CSR ``rows``, each cut to ``width`` values: for every value kept, its flat index in a
+    ``[len(rows), width]`` block and its source index (two repeats, no 2-D fancy indexing)."""
     take = np.minimum(indptr[rows + 1] - indptr[rows], width)
-    row = np.repeat(np.arange(len(rows)), take)
-    pos = np.arange(len(row)) - np.repeat(np.cumsum(take) - take, take)
-    return row, pos, np.repeat(indptr[rows], take) + pos
+    starts = np.cumsum(take) - take
+    at = np.arange(int(take.sum()))
+    dst = at + np.repeat(np.arange(len(rows)) * width - starts, take)
+    return dst, at + np.repeat(indptr[rows] - starts, take)
 
 
 def padded_lists(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray, pad: int,
@@ -58,8 +59,8 @@ def padded_lists(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray, pad: 
     out = np.full((len(rows), width), pad, np.int32)
     # Work proportional to the values, not to rows x width: with a boolean take over the padded
     # block, the three lists of an ML-1M evaluation took 70 ms.
-    row, pos, src = _row_entries(indptr, rows, width)
-    out[row, pos] = values[src]
+    dst, src = _row_entries(indptr, rows, width)
+    out.reshape(-1)[dst] = values[src]
     return out, lengths
 
 
@@ -109,25 +110,34 @@ def _top_k(x: jax.Array, k: int) -> jax.Array:
     return jnp.take_along_axis(best, pos // s, axis=1) * s + pos % s
 
 
-def _rank(scores: jax.Array, seen_mask: jax.Array, relevant: jax.Array, k_max: int,
-          with_ranks: bool) -> dict[str, jax.Array]:
+def _in_sorted(sorted_ids: jax.Array, ids: jax.Array) -> jax.Array:
+    """Whether each of ``ids`` occurs in the ascending ``sorted_ids`` (bisection)."""
+    pos = jnp.searchsorted(sorted_ids, ids)
+    return sorted_ids[jnp.minimum(pos, sorted_ids.shape[0] - 1)] == ids
+
+
+def _mask_and_rank(scores: jax.Array, seen: jax.Array, relevant: jax.Array, k_max: int,
+                   with_ranks: bool) -> dict[str, jax.Array]:
     b, n = scores.shape
     scores = scores.astype(jnp.float32)
     # -0.0 -> +0.0: XLA's top-k orders -0.0 below +0.0; equal scores must tie (lower index first).
-    masked = jnp.where(seen_mask, -jnp.inf, jnp.where(scores == 0, 0.0, scores))
+    # Seen items are set to -inf by a scatter into that copy in place: no [B, n_items] mask.
+    masked = jnp.where(scores == 0, 0.0, scores).reshape(-1)
+    masked = masked.at[seen].set(-jnp.inf, mode="drop").reshape(b, n)
     top = _top_k(masked, k_max)
+    rows = jnp.arange(b, dtype=jnp.int32)[:, None]
+    # ``seen`` is ascending (flat ids of CSR rows), so "was it seen" is a bisection per winner.
+    top_seen = _in_sorted(seen, rows * n + top)
     # Hits by comparing the k_max winners with the padded test items: no [B, n_items] scatter.
     is_relevant = (top[:, :, None] == relevant[:, None, :]).any(axis=2)
-    hits = is_relevant & ~jnp.take_along_axis(seen_mask, top, axis=1)
-    out = {"topk": top, "hits": hits, "nan": jnp.isnan(scores).any(axis=1)}
+    out = {"topk": top, "hits": is_relevant & ~top_seen, "nan": jnp.isnan(scores).any(axis=1)}
     if with_ranks:
-        rows = jnp.arange(b)[:, None]
         order = jnp.argsort(-masked, axis=1, stable=True)
         position = jnp.zeros_like(order).at[rows, order].set(jnp.arange(n)[None, :])
         clipped = jnp.minimum(relevant, n - 1)
         ranks = jnp.take_along_axis(position, clipped, axis=1)
         # Padding and relevant items masked as seen take no part in AUC.
-        candidate = (relevant < n) & ~jnp.take_along_axis(seen_mask, clipped, axis=1)
+        candidate = (relevant < n) & ~_in_sorted(seen, rows * n + clipped)
         out["ranks"] = jnp.where(candidate, ranks, -1)
     return out
 
@@ -141,20 +151,14 @@ def flat_seen(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, *, n_rows
     if n_rows * n_items >= 2**31:
         raise ModelError(f"ranking: a batch of {n_rows} users x {n_items} items has more cells "
                          f"than int32 ids can address; lower the evaluation batch size")
-    row, _, src = _row_entries(indptr, rows, n_items)
-    if len(row) > width:
-        raise ModelError(f"ranking: {len(row)} seen items in a batch, more than the width "
+    # A row of n_items entries: flat block index == row * n_items + position in the row.
+    dst, src = _row_entries(indptr, rows, n_items)
+    if len(dst) > width:
+        raise ModelError(f"ranking: {len(dst)} seen items in a batch, more than the width "
                          f"{width} reserved for them (a bug in the caller's width)")
     out = np.full(width, n_rows * n_items, np.int32)
-    out[:len(row)] = row * n_items + items[src]
+    out[:len(dst)] = dst - (dst % n_items) + items[src]
     return out
-
-
-def _mask_and_rank(scores: jax.Array, seen: jax.Array, relevant: jax.Array, k_max: int,
-                   with_ranks: bool) -> dict[str, jax.Array]:
-    b, n = scores.shape
-    seen_mask = jnp.zeros(b * n, bool).at[seen].set(True, mode="drop").reshape(b, n)
-    return _rank(scores, seen_mask, relevant, k_max, with_ranks)
 
 
 @partial(jax.jit, static_argnames=("k_max", "with_ranks"))
@@ -162,10 +166,11 @@ def rank_batch(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max
                with_ranks: bool) -> dict[str, jax.Array]:
     """Mask the ``seen`` items, take the top ``k_max``, and mark which are ``relevant``.
 
-    ``seen`` holds flat ``row * n_items + item`` ids (:func:`flat_seen`), ``relevant`` is a
-    ``[B, R]`` list padded with ``n_items``. Equal scores rank the lower item index first. Flat
-    ids make the mask's scatter touch only real entries: padded ``[B, L]`` lists (L = the longest
-    history, ~14x the mean) cost 35-50 ms per ML-1M evaluation, flat ones 6-12 ms.
+    ``seen`` holds flat ``row * n_items + item`` ids in ascending order (:func:`flat_seen` of
+    CSR rows, whose items are sorted), ``relevant`` is a ``[B, R]`` list padded with ``n_items``.
+    Equal scores rank the lower item index first. Flat ids make the mask's scatter touch only
+    real entries: padded ``[B, L]`` lists (L = the longest history, ~14x the mean) cost 35-50 ms
+    per ML-1M evaluation, flat ones 6-12 ms.
     """
     return _mask_and_rank(scores, seen, relevant, k_max, with_ranks)
 
