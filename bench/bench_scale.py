@@ -77,14 +77,15 @@ def memory() -> dict[str, float]:
     return {"peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb(), **device_memory()}
 
 
-def make_split(size: str, seed: int = 0):
-    """The synthetic dataset at ``size`` and its 80/20 per-user ratio split (train, test)."""
+def make_dataset(size: str, seed: int = 0):
+    """The built-in synthetic dataset at ``size`` (log-normal activity, sigma 1) and its 80/20
+    per-user ratio split: ``(dataset, train, test)``."""
     from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
     from recbench_builtin.splitting.protocols import RatioConfig, ratio
 
     ds = generate(SyntheticConfig(**SIZES[size], activity_spread=1.0, seed=seed))
     split = ratio(ds.interactions, RatioConfig((0.8, 0.2)), np.random.default_rng(seed))
-    return split.train, split.test
+    return ds, split.train, split.test
 
 
 def fit_bpr(train, epochs: int) -> tuple[object, dict]:
@@ -155,7 +156,7 @@ def run(size: str, sections: tuple[str, ...] = SECTIONS, *, epochs: int = 3,
     """Every chosen section at ``size``; one dict of numbers per section (and ``data``)."""
     out: dict[str, dict] = {}
     t0 = time.perf_counter()
-    train, test = make_split(size)
+    _, train, test = make_dataset(size)
     out["data"] = {"size": size, "users": train.n_users, "items": train.n_items,
                    "train": len(train), "test": len(test), "seconds": time.perf_counter() - t0,
                    **memory()}
@@ -185,13 +186,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--ease-rank", type=int, default=256)
+    ap.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = ap.parse_args()
     load = os.getloadavg()[0]
     print(f"# jax {jax.__version__} on {jax.default_backend()} x{jax.device_count()}, "
           f"{os.cpu_count()} CPUs, load {load:.1f}")
-    run(args.size, tuple(args.sections), epochs=args.epochs, batch_size=args.batch_size,
-        ease_rank=args.ease_rank)
+    out = run(args.size, tuple(args.sections), epochs=args.epochs, batch_size=args.batch_size,
+              ease_rank=args.ease_rank)
+    out["load"] = {"start": load, "end": os.getloadavg()[0]}
     print(f"# load {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
