@@ -187,6 +187,14 @@ def rank_sharded(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_m
         scores, seen, relevant)
 
 
+def rank_placed(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max: int,
+                with_ranks: bool, mesh: Mesh | None) -> dict[str, jax.Array]:
+    """:func:`rank_sharded` over ``mesh``, or :func:`rank_batch` on one device (``None``)."""
+    if mesh is None:
+        return rank_batch(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks)
+    return rank_sharded(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks, mesh=mesh)
+
+
 def sharded_seen(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, n_real: int, *,
                  n_shards: int, n_items: int, width: int) -> np.ndarray:
     """:func:`flat_seen` for a batch of ``len(rows)`` rows split into ``n_shards`` equal parts:
@@ -294,12 +302,6 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
         return sharding.put_rows(
             (batch_users, history, hist_len, np.arange(len(idx)) < n_real, seen, relevant), mesh)
 
-    def rank(scores: jax.Array, seen: jax.Array, relevant: jax.Array) -> dict[str, jax.Array]:
-        if mesh is None:
-            return rank_batch(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks)
-        return rank_sharded(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks,
-                            mesh=mesh)
-
     fitted = sharding.replicate_fields(fitted, mesh)
 
     # The next batch's inputs are built while the device ranks the current one (asynchronous
@@ -324,7 +326,8 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
                 raise ModelError(f"score() returned dtype {scores.dtype}, expected a float dtype")
             if allowed is not None:
                 scores = _restrict(scores, allowed)
-            parts.append((rank(scores, seen, relevant), n_real))
+            parts.append((rank_placed(scores, seen, relevant, k_max=k_max,
+                                      with_ranks=with_ranks, mesh=mesh), n_real))
             if i + 1 < len(batches):
                 ready = inputs(*batches[i + 1])
         jax.block_until_ready(parts[-1][0])

@@ -35,7 +35,8 @@ message and timing.
 through a users x items bit matrix when it is small (2.8 MB at ML-1M size), else by bisection in a
 CSR structure (int32-safe at any size).
 :func:`ranking_validator` turns a scoring model into a metric@k validation callback ranked by
-:func:`recbench.evaluate.rank_batch`, its inputs built once per fit.
+:func:`recbench.evaluate.rank_batch` (split over the devices as the evaluator does), its inputs
+built once per fit.
 """
 
 from __future__ import annotations
@@ -246,12 +247,13 @@ class _ValidationInputs:
     batches: list[tuple[Any, jax.Array, jax.Array]]
     n_real: int  # users evaluated (rows of the batches that are not padding)
     context: dict[str, Any]  # the host side of the RankingContext
+    mesh: Mesh | None = None  # the devices the batches are split over (None: one device)
 
 
 def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
                        ) -> _ValidationInputs:
     from .data import UserBatch
-    from .evaluate import flat_seen, item_popularity, padded_lists  # no import cycle
+    from .evaluate import _shard_counts, item_popularity, padded_lists, sharded_seen  # no cycle
 
     n_items = train.n_items
     v, t = valid.csr, train.csr
@@ -261,7 +263,9 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
         raise ModelError("validation: no user has a validation item; check the split")
     # The batch size is a power of two (not the exact user count) and the list widths too, so
     # that splits of one size class share the compiled scoring and ranking programs.
-    size = min(batch_size, 1 << max(3, (len(users) - 1).bit_length()))
+    # Rounded to the device count: each device ranks its part of a batch (as the evaluator).
+    mesh = sharding.data_mesh()
+    size = sharding.round_up(min(batch_size, 1 << max(3, (len(users) - 1).bit_length())), mesh)
     n_batches = -(-len(users) // size)
     padded = pad_rows(users, n_batches * size)
     hist_ptr, hist_items = train.sequences()
@@ -275,22 +279,24 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
     (history, lengths), (relevant, _) = lists(hist_ptr, hist_items), lists(test_ptr, test_items)
     real = np.arange(n_batches * size) < len(users)
     # Only the real rows' training items are masked (padding rows are cut from the results).
-    real_rows = [users[b * size:(b + 1) * size] for b in range(n_batches)]
-    known_counts = np.diff(known_ptr)
-    most_seen = max(int(known_counts[rows].sum()) for rows in real_rows)
+    n_shards = sharding.shards(mesh)
+    n_real = [min(size, len(users) - b * size) for b in range(n_batches)]
+    known_counts = np.diff(known_ptr)[padded]
+    most_seen = max(int(_shard_counts(known_counts[b * size:(b + 1) * size], n_real[b],
+                                      n_shards).max()) for b in range(n_batches))
     seen_width = 1 << max(3, (max(1, most_seen) - 1).bit_length())
     batches = []
-    for b, own in enumerate(real_rows):
+    for b in range(n_batches):
         rows = slice(b * size, (b + 1) * size)
-        seen = flat_seen(known_ptr, known_items, own, n_rows=size, n_items=n_items,
-                         width=seen_width)
-        u, h, n, r, s, rel = jax.device_put((padded[rows], history[rows], lengths[rows],
-                                             real[rows], seen, relevant[rows]))
+        seen = sharded_seen(known_ptr, known_items, padded[rows], n_real[b], n_shards=n_shards,
+                            n_items=n_items, width=seen_width)
+        u, h, n, r, s, rel = sharding.put_rows((padded[rows], history[rows], lengths[rows],
+                                                real[rows], seen, relevant[rows]), mesh)
         batches.append((UserBatch(u, h, n, r, n_items), s, rel))
     context = {"users": users, "n_relevant": np.diff(test_ptr)[users].astype(np.int32),
                "n_candidates": (n_items - np.diff(known_ptr)[users]).astype(np.int32),
                "n_items": n_items, "item_popularity": item_popularity(train)}
-    return _ValidationInputs(batches, len(users), context)
+    return _ValidationInputs(batches, len(users), context, mesh)
 
 
 def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
@@ -305,7 +311,7 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
     are built and uploaded once, here, not on every call. ``metric`` is a ranking
     :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
     """
-    from .evaluate import rank_batch  # evaluate imports nothing from here; avoids a cycle
+    from .evaluate import rank_placed  # evaluate imports nothing from here; avoids a cycle
     from .specs import RankingContext
 
     inputs = _validation_inputs(train, valid, batch_size)
@@ -314,8 +320,9 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
 
     def validate(params: Any) -> float:
         fitted = make_fitted(params)
-        parts = [rank_batch(fitted.score(batch), seen, relevant, k_max=k_max,
-                            with_ranks=with_ranks) for batch, seen, relevant in inputs.batches]
+        parts = [rank_placed(fitted.score(batch), seen, relevant, k_max=k_max,
+                             with_ranks=with_ranks, mesh=inputs.mesh)
+                 for batch, seen, relevant in inputs.batches]
         joined = {name: np.concatenate([np.asarray(p[name]) for p in parts])[:inputs.n_real]
                   for name in ("topk", "hits", "nan", *(("ranks",) if with_ranks else ()))}
         if joined["nan"].any():
