@@ -30,8 +30,8 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from . import __version__, datacache, modelstate, preprocess, provenance
-from .config import Component, Experiment, config_hash, from_mapping, to_dict
+from . import __version__, datacache, modelstate, preprocess, provenance, tuning
+from .config import Component, Experiment, Tuning, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
 from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_label
@@ -69,6 +69,8 @@ class Resolved:
     spec: Any
     config: Any
     where: str  # the experiment key, for error messages
+    # Models: the validated config of every setting of the component's search grid.
+    candidates: tuple[Any, ...] = ()
 
     @property
     def name(self) -> str:
@@ -79,15 +81,23 @@ class Resolved:
         return self.component.display
 
     def identity(self) -> dict[str, Any]:
-        """Name and config: what determines results (the label is only shown)."""
-        return {"name": self.name, "config": to_dict(self.config)}
+        """Name and config (and search grid): what determines results (the label is only
+        shown). Without a grid the key is what it always was."""
+        ident = {"name": self.name, "config": to_dict(self.config)}
+        return {**ident, "search": self.component.search} if self.component.search else ident
 
 
 def resolve(registry: Registry, kind: str, component: Component, where: str) -> Resolved:
     """(spec, validated config) for a component; errors name the experiment key."""
     spec = registry.spec(kind, component.name)
-    return Resolved(component, spec, from_mapping(spec.config, component.config,
-                                                   where=f"{where}.config"), where)
+    config = from_mapping(spec.config, component.config, where=f"{where}.config")
+    if not component.search:
+        return Resolved(component, spec, config, where)
+    if kind != "model":
+        raise ConfigError(f"{where}.search: only models take a search grid")
+    candidates = tuple(from_mapping(spec.config, c, where=f"{where}.search")
+                       for c in tuning.grid(component))
+    return Resolved(component, spec, config, where, candidates)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ class Plan:
     splitter: Resolved
     metrics: tuple[MetricSpec, ...]
     fold_splitters: dict[int, Resolved] = field(default_factory=dict)  # protocol.folds
+    tuning_splitter: Resolved | None = None  # protocol.tuning.split
+    tuning_metric: tuple[str, bool] = ("", True)  # (label, higher is better) that chooses
 
     def splitter_for(self, fold: int | None) -> Resolved:
         return self.splitter if fold is None else self.fold_splitters[fold]
@@ -140,7 +152,18 @@ def validate(experiment: Experiment, registry: Registry) -> Plan:
         if spec.task != p.task:
             raise ConfigError(f"protocol.metrics: {spec.name!r} is a {spec.task} metric but the "
                               f"protocol's task is {p.task!r}")
-    return Plan(datasets, models, splitter, metrics, fold_splitters)
+    t = p.tuning
+    tuning_splitter = None if t.split is None else resolve(registry, "splitter", t.split,
+                                                           "protocol.tuning.split")
+    tuning_metric = tuning.chosen_metric(t, metric_labels(metrics, p))
+    return Plan(datasets, models, splitter, metrics, fold_splitters, tuning_splitter,
+                tuning_metric)
+
+
+def metric_labels(metrics: tuple[MetricSpec, ...] | list[MetricSpec], p: Any) -> dict[str, bool]:
+    """Every metric label the protocol computes ("ndcg@10", "rmse") -> higher is better."""
+    return {metric_label(m, k): m.higher_is_better for m in metrics
+            for k in (p.ks if m.uses_k and p.task == "ranking" else (None,))}
 
 
 def open_dataset(spec: Any, cfg: Any, ctx: LoadContext) -> Dataset:
@@ -236,8 +259,10 @@ class Runner:
             "dataset": {**d.identity(), "checksum": checksum},  # type: ignore[typeddict-item]
             # Without the folds list: a trial's own fold is below, so adding folds reuses trials.
             # Without candidates when "all" (the default), so keys stay what they were before it.
+            # Without tuning when it is the default (off), for the same reason.
             "protocol": {k: v for k, v in to_dict(p).items()
-                         if k != "folds" and not (k == "candidates" and v == "all")},
+                         if k != "folds" and not (k == "candidates" and v == "all")
+                         and not (k == "tuning" and v == to_dict(Tuning()))},
             "model": m.identity(),  # type: ignore[typeddict-item]
             "seed": seed,
             "recbench": __version__,
@@ -420,10 +445,15 @@ class Runner:
         # From name and config, never the label: renaming a label changes no number.
         key = derive_key(trial.seed, "model", model.name, config_hash(model.identity()), ds.name)
         memory_scope = provenance.reset_peak_host()
-        with CompileClock() as fit_clock:
+        tuned = None
+        with CompileClock() as fit_clock:  # a tuned model's clocks include its whole search
             t0 = time.perf_counter()
-            built = model.spec.factory(model.config, ctx)
-            fitted = built.fit(split.train, valid=split.valid, key=key)
+            if tuning.is_active(p.tuning, model.component):
+                tuned = self._tune(ds, split, model, trial, ctx, key)
+                built, fitted, split = tuned.built, tuned.fitted, tuned.test_split
+            else:
+                built = model.spec.factory(model.config, ctx)
+                fitted = built.fit(split.train, valid=split.valid, key=key)
             jax.block_until_ready(getattr(fitted, "__dict__", None))
             fit_s = time.perf_counter() - t0
         extras = fit_info(fitted, f"model {model.name!r}")
@@ -438,8 +468,7 @@ class Runner:
                    "eval_steady_s": max(eval_s - eval_compile, 0.0),
                    **{k: float(result.timings[k]) for k in ("score_s", "rank_s", "metrics_s")
                       if k in result.timings}}
-        labels = {metric_label(m, k): m.higher_is_better for m in self.plan_.metrics
-                  for k in (p.ks if m.uses_k and p.task == "ranking" else (None,))}
+        labels = metric_labels(self.plan_.metrics, p)
         outcome = {"metrics": result.metrics,
                    "higher_is_better": {k: v for k, v in labels.items() if k in result.metrics},
                    "timings": timings, "counts": result.counts,
@@ -449,11 +478,31 @@ class Runner:
                               "peak_host_scope": memory_scope,
                               "peak_device_mb": provenance.peak_device_mb(self.device)},
                    "fit_info": extras}
+        if tuned is not None:
+            outcome["tuning"] = tuned.record
         if self.options.save_models:
             outcome["saved_model"] = self._save_model(built, fitted, model, trial)
         # Stored with the user ids they align with, so that paired tests can check the pairing.
         per_user = {**result.per_user, USER_IDS: result.users} if result.per_user else {}
         return outcome, per_user
+
+    def _tune(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial,
+              ctx: ModelContext, key: Any) -> tuning.Tuned:
+        """protocol.tuning for one trial: choose the setting on validation data, maybe refit."""
+        inner = None
+        if (s := self.plan_.tuning_splitter) is not None:
+            data = ds if s.spec.takes_dataset else split.train
+            inner = s.spec.split(data, s.config, derive_rng(trial.seed, "tuning split", ds.name,
+                                                            ds.checksum))
+        valid_split = tuning.validation_split(split, inner)
+
+        def score(fitted: Any, on: Split) -> dict[str, float]:  # all items are candidates here
+            return self._evaluate(fitted, on, trial, ds, candidates="all").metrics
+
+        return tuning.tune(list(model.candidates or (model.config,)),
+                           lambda config: model.spec.factory(config, ctx), split, valid_split,
+                           score, self.plan_.tuning_metric, self.experiment.protocol.tuning,
+                           key=key)
 
     def _save_model(self, built: Any, fitted: Any, model: Resolved, trial: PlannedTrial
                     ) -> dict[str, Any]:
@@ -463,7 +512,8 @@ class Runner:
                              "state() or its model no restore(state) (see docs/hooks.md)"}
         return self.store.put_model(trial.key, modelstate.encode(fitted.state()))
 
-    def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset) -> Any:
+    def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset,
+                  candidates: str | None = None) -> Any:
         p = self.experiment.protocol
         metrics = list(self.plan_.metrics)
         if p.task == "ranking":
@@ -472,8 +522,8 @@ class Runner:
             history = full if p.history == "train+valid" else split.train
             return evaluate_ranking(fitted, train=history, test=split.test, known=known,
                                     metrics=metrics, ks=p.ks, batch_size=p.batch_size,
-                                    fit_on=split.train, candidates=candidate_items(split,
-                                                                                   p.candidates))
+                                    fit_on=split.train,
+                                    candidates=candidate_items(split, candidates or p.candidates))
         test = split.test
         users, items, target = (
             (test.user, test.item, test.rating) if p.task == "rating" else
