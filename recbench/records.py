@@ -116,6 +116,16 @@ class TuningRecord(TypedDict):
     refit_epochs: NotRequired[int]
 
 
+class RetryPolicyRecord(TypedDict):
+    attempts: int
+    backoff_s: float
+
+
+class Worker(TypedDict):
+    host: str
+    pid: int
+
+
 class TrialRecord(TypedDict):
     key: str
     dataset: str
@@ -142,6 +152,10 @@ class TrialRecord(TypedDict):
     error: NotRequired[str]
     traceback: NotRequired[str]
     reason: NotRequired[str]
+    attempt: NotRequired[int]
+    retry_policy: NotRequired[RetryPolicyRecord]
+    worker: NotRequired[Worker]
+    log: NotRequired[str]
 
 
 # Keys an "ok" record always has, beyond the ones every record has.

@@ -22,7 +22,7 @@ import contextlib
 import json
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,8 +30,9 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from . import __version__, datacache, modelstate, preprocess, provenance, tuning
-from .config import Component, Experiment, Tuning, config_hash, from_mapping, to_dict
+from . import __version__, datacache, modelstate, preprocess, provenance, triallog, tuning
+from .claims import Claim, Claims
+from .config import Component, Experiment, Tuning, check, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
 from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_label
@@ -47,6 +48,29 @@ from .timing import CompileClock
 TrialCallback = Callable[[TrialRecord, int, int], None]
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """What happens to a trial whose process dies (SIGKILL, out of memory, a crash in native code):
+    it runs again, up to ``attempts`` times in all, attempt ``n`` after ``backoff_s * 2**(n-2)``
+    seconds; then it is stored as failed with the reason. An exception inside a trial is not
+    retried (it would fail again): it is stored as failed at once, and the next run retries it."""
+
+    attempts: int = 3
+    backoff_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.attempts, int) and 1 <= self.attempts <= 100,
+              f"retry attempts must be an integer in 1..100, got {self.attempts!r}")
+        check(0 <= self.backoff_s <= 3600,
+              f"retry backoff must be 0..3600 seconds, got {self.backoff_s!r}")
+
+    def delay_s(self, attempt: int) -> float:
+        return 0.0 if attempt <= 1 else self.backoff_s * 2 ** (attempt - 2)
+
+    def as_record(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "backoff_s": self.backoff_s}
+
+
 @dataclass
 class RunOptions:
     results_dir: Path
@@ -59,6 +83,10 @@ class RunOptions:
     # Save each fitted model's state next to its trial record (models/), so the trial can serve
     # recommendations (`recbench recommend`) or be re-evaluated without retraining.
     save_models: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Whether a trial's output also reaches this process's stdout/stderr (in-process runs) or only
+    # its log file (worker processes, whose output would garble the coordinator's terminal).
+    echo_trial_output: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,6 +226,8 @@ class Runner:
         self.on_trial = on_trial or (lambda record, done, total: None)
         self.hook_errors: list[str] = []
         self._held: tuple[Resolved, Dataset] | None = None  # the dataset loaded last, kept for the run
+        self._split: tuple[tuple[str, int, int | None], Split | Exception] | None = None
+        self.claims = Claims(options.results_dir)
         self.skipped: list[str] = []  # (dataset, model) pairs left out, with the reason
         self.core_code = provenance.core_code()
 
@@ -315,57 +345,94 @@ class Runner:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> list[TrialRecord]:
+    def run(self, executor: Any = None) -> list[TrialRecord]:
+        """Plan, then run the trials not yet stored on ``executor`` (in this process when None:
+        :class:`recbench.executors.Serial`); every finished trial reaches the hooks and
+        ``on_trial`` here, in this process, whichever executor ran it."""
+        from .executors import Serial  # the executors drive this runner
+
         prepared = self.prepare()
         trials = [t for *_, planned in prepared for t in planned]
         self._call_hook("run_started", experiment=self.experiment, trials=trials)
-        done = sum(t.stored for t in trials)
-        with jax.default_device(self.device):
-            for d, models, planned in prepared:
-                todo = [t for t in planned if not t.stored]
-                if not todo:
-                    self._held = None  # all stored: the data kept from the checks is not needed
-                    continue
-                ds = self._dataset(d)
-                for seed, fold in self.replicates():
-                    seed_todo = [t for t in todo if (t.seed, t.fold) == (seed, fold)]
-                    for record in self._run_seed(ds, seed, fold, models, seed_todo, done,
-                                                 len(trials)):
-                        done += 1
-                        self.on_trial(record, done, len(trials))
-                del ds  # one dataset in memory at a time
+        todo = [t for t in trials if not t.stored]
+        done = len(trials) - len(todo)
+        if not todo:
+            self._held = None  # all stored: the data kept from the checks is not needed
+        for event, item in (executor or Serial()).run(self, todo):
+            if event == "started":
+                self.progress(done, len(trials), item)
+                continue
+            done += 1
+            self._call_hook("trial_finished", record=item)
+            self.on_trial(item, done, len(trials))
+        self._held, self._split = None, None  # one dataset in memory at a time, none after
         self.progress(done, len(trials), "done")
         records = [self._stored_record(t) for t in trials]
         self._call_hook("run_finished", experiment=self.experiment, records=records)
         return records
 
-    def _dataset(self, d: Resolved) -> Dataset:
-        held, self._held = self._held, None
-        if held is not None and held[0] is d:
-            return held[1]
-        del held  # not this one: released before loading
-        return self.load_dataset(d)
+    def execute(self, trial: PlannedTrial) -> TrialRecord | dict[str, Any]:
+        """Run one planned trial in this process and store it: its record, or, when another live
+        process holds the trial's claim, that holder's details (the caller asks again later).
 
-    def _run_seed(self, ds: Dataset, seed: int, fold: int | None, models: list[Resolved],
-                  todo: list[PlannedTrial], done: int, total: int) -> Iterator[TrialRecord]:
-        if not todo:
-            return
-        by_label = {m.label: m for m in models}
-        try:
-            split = self.make_split(ds, seed, fold)
-        except Exception as e:  # noqa: BLE001 - recorded on each trial of this seed
-            for t in todo:
-                record = self._store(failed_record(t, e, "splitting the data"), {}, t)
-                self._call_hook("trial_finished", record=record)
-                yield record
-            return
-        for i, t in enumerate(todo):
-            where = f"seed {seed}" + ("" if fold is None else f" fold {fold}")
-            self.progress(done + i, total, f"{t.dataset} / {t.model} / {where}")
-            record, per_user = self.run_trial(ds, split, by_label[t.model], t)
-            record = self._store(record, per_user, t)
-            self._call_hook("trial_finished", record=record)
-            yield record
+        A stale claim (its process died) is taken over as the next attempt, after the policy's
+        backoff; once ``retry.attempts`` attempts have died, the trial is stored as failed instead.
+        """
+        with contextlib.suppress(StoreError):
+            return self.store.get(trial.key)  # type: ignore[return-value]
+        claim = self.claims.claim(trial.key)
+        if not isinstance(claim, Claim):
+            return claim
+        policy = self.options.retry
+        with self.claims.beating(claim):
+            with contextlib.suppress(StoreError):  # stored between the first look and the claim
+                return self.store.get(trial.key)  # type: ignore[return-value]
+            if claim.previous is not None and claim.attempt > policy.attempts:
+                return self._store(died_record(trial, claim.previous, policy), {}, trial)
+            time.sleep(policy.delay_s(claim.attempt))
+            log = self.store.logs / f"{trial.key}.log"
+            header = (f"attempt {claim.attempt} of {policy.attempts}: {trial.dataset} / "
+                      f"{trial.model} / seed {trial.seed} on {claim.holder['host']} pid "
+                      f"{claim.holder['pid']} at {claim.holder['claimed']}")
+            with triallog.capture(log, header, echo=self.options.echo_trial_output):
+                record, per_user = self._trial(trial)
+            record.update(attempt=claim.attempt,  # type: ignore[typeddict-item]
+                          retry_policy=policy.as_record(),
+                          worker={k: claim.holder[k] for k in ("host", "pid")},
+                          log=str(log.relative_to(self.store.root)))
+            return self._store(record, per_user, trial)
+
+    def _trial(self, trial: PlannedTrial) -> tuple[TrialRecord, dict[str, np.ndarray]]:
+        """Fit and evaluate ``trial`` on its split, which is made once per (dataset, seed, fold)
+        and kept while the next trials share it (the executors hand them out in that order)."""
+        d = next(d for d in self.plan_.datasets if d.label == trial.dataset)
+        model = next(m for m in self.plan_.models if m.label == trial.model)
+        ds = self._dataset(d)
+        if self.identity(d, ds.checksum, model, trial.seed, trial.fold) != trial.identity:
+            # A worker elsewhere with other code, plugins or data: its numbers are not this key's.
+            return failed_record(trial, ConfigError(
+                f"the process running this trial (dataset {d.label!r}, model {model.label!r}) "
+                "has other code, plugins or data than the one that planned it; install the same "
+                "versions on every worker"), "checking the worker"), {}
+        where = (d.label, trial.seed, trial.fold)
+        if self._split is None or self._split[0] != where:
+            self._split = None  # release the previous split before making the next
+            try:
+                self._split = (where, self.make_split(ds, trial.seed, trial.fold))
+            except Exception as e:  # noqa: BLE001 - recorded on each trial of this seed
+                self._split = (where, e)
+        split = self._split[1]
+        if isinstance(split, Exception):
+            return failed_record(trial, split, "splitting the data"), {}
+        return self.run_trial(ds, split, model, trial)
+
+    def _dataset(self, d: Resolved) -> Dataset:
+        if self._held is not None and self._held[0] is d:
+            return self._held[1]
+        self._held, self._split = None, None  # not this one: released before loading
+        ds = self.load_dataset(d)
+        self._held = (d, ds)
+        return ds
 
     def _stored_record(self, trial: PlannedTrial) -> TrialRecord:
         with contextlib.suppress(StoreError):  # absent or damaged (then set aside): look further
@@ -390,10 +457,18 @@ class Runner:
                         (self.store.models / ours).unlink(missing_ok=True)
                     return winner  # type: ignore[return-value]
             return record
+        except OSError as e:  # a full disk, lost permissions: every next trial would fail too
+            raise StoreError(f"{trial.dataset} / {trial.model} / seed {trial.seed}: its record "
+                             f"could not be written to {self.store.root} ({e}); free space or fix "
+                             "access and run again: stored trials are kept, the run resumes"
+                             ) from None
         except Exception as e:  # noqa: BLE001 - e.g. a record that is not JSON
             failed = failed_record(trial, e, "storing the result")
             if "provenance" in record:
                 failed["provenance"] = record["provenance"]
+            for key in ("attempt", "retry_policy", "worker", "log"):
+                if key in record:
+                    failed[key] = record[key]  # type: ignore[literal-required]
             self.store.put(failed)
             return failed
 
@@ -576,6 +651,19 @@ def base_record(trial: PlannedTrial) -> TrialRecord:
     if trial.fold is not None:
         record["fold"] = trial.fold
     return record
+
+
+def died_record(trial: PlannedTrial, last: dict[str, Any], policy: RetryPolicy) -> TrialRecord:
+    """The trial's process died in every attempt: stored as failed, naming the last one."""
+    return {**base_record(trial), "status": "failed", "stage": "worker died",
+            "error": f"WorkerDied: the process running {trial.dataset} / {trial.model} / seed "
+                     f"{trial.seed} died in each of {last.get('attempt', '?')} attempts (last: "
+                     f"host {last.get('host')} pid {last.get('pid')}, claimed "
+                     f"{last.get('claimed')}): killed (out of memory?) or crashed in native code; "
+                     "give its workers more memory, run fewer at once, or use --executor serial",
+            "traceback": "", "attempt": int(last.get("attempt", 0)),
+            "retry_policy": policy.as_record(),
+            "worker": {"host": last.get("host", "?"), "pid": last.get("pid", -1)}}
 
 
 def failed_record(trial: PlannedTrial, error: BaseException, stage: str) -> TrialRecord:
