@@ -17,6 +17,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from ..config import Component, Experiment, load_experiment
 from ..errors import ConfigError
+from ..light import light
 from ..registry import Registry
 from ..records import TrialRecord
 from ..executors import ExecutorConfig, make_executor
@@ -46,9 +47,10 @@ def _print_board(records: list[dict], fmt: str, store: ResultStore, reg: Registr
 # The default leaderboard is a quick tour of the model families on the embedded dataset: it must
 # finish in about a minute on 2 CPU cores, cold (compilation included). So it names its models
 # instead of taking every built-in one, and trains the gradient models lighter than their full
-# settings; their labels say so, and each config is recorded with its trial like any other. The
-# full-settings tables are the experiments under results/. NeuMF is left out: full-ranking
-# scoring through its MLP costs ~4 s per evaluation here, and it ranks below BPR on this data.
+# settings (recbench.light, shared with `recbench compare`); their labels say so, and each config
+# is recorded with its trial like any other. The full-settings tables are the experiments under
+# results/. NeuMF is left out: full-ranking scoring through its MLP costs ~4 s per evaluation
+# here at its own size, and it ranks below BPR on this data.
 # Measured on online-retail (precision@10, full settings -> light): BPR 0.0583 (98 epochs, 22 s)
 # -> 0.0562 (lr 0.002, 50 epochs, validated every 5); iALS 0.0799 (15 epochs) -> 0.0792 (8).
 DEFAULT_MODELS: tuple[Component, ...] = (
@@ -58,9 +60,8 @@ DEFAULT_MODELS: tuple[Component, ...] = (
     Component("item-knn"),
     Component("ease"),
     Component("content-knn"),
-    Component("ials", {"epochs": 8}, label="ials (light: 8 epochs)"),
-    Component("bpr", {"learning_rate": 0.002, "epochs": 50, "eval_every": 5},
-              label="bpr (light: 50 epochs)"),
+    light("ials"),
+    light("bpr"),
 )
 
 
