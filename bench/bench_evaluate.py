@@ -163,54 +163,45 @@ def wall(fn):
     return time.perf_counter() - t0, out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--users", type=int, default=6040)
-    ap.add_argument("--items", type=int, default=3706)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--train-per-user", type=float, default=165.0)
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-
+def measure(*, users: int = 6040, items: int = 3706, dim: int = 64, k: int = 10,
+            train_per_user: float = 165.0, batch_sizes: tuple[int, ...] = (256, 512),
+            repeats: int = 5, seed: int = 0, log=print) -> dict:
+    """The whole comparison (printed through ``log``); returns the best batch size's numbers:
+    ``recbench_s`` / ``floor_s`` (medians, steady state), their minima, ``ratio``, compile."""
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    u_np, i_np, train, test = make_data(args.users, args.items, args.dim, args.train_per_user,
-                                        args.seed)
+    u_np, i_np, train, test = make_data(users, items, dim, train_per_user, seed)
     csr = train.csr
-    print(f"data: {args.users} users x {args.items} items, dim {args.dim}, {len(train):,} train / "
-          f"{len(test):,} test interactions, max {train.user_counts.max()} train items per user "
-          f"({time.perf_counter() - t0:.1f} s to build)")
+    log(f"data: {users} users x {items} items, dim {dim}, {len(train):,} train / "
+        f"{len(test):,} test interactions, max {train.user_counts.max()} train items per user "
+        f"({time.perf_counter() - t0:.1f} s to build)")
     metrics, metric_names = _metrics()
-    print(f"metrics: {metric_names} @ k={args.k}")
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform} x{jax.device_count()}, "
-          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!s}, "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    log(f"metrics: {metric_names} @ k={k}")
+    log(f"jax {jax.__version__} on {jax.devices()[0].platform} x{jax.device_count()}, "
+        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!s}, "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     u_j, i_j = jnp.asarray(u_np), jnp.asarray(i_np)
     model = MF(u_j, i_j)
-    k = args.k
 
-    ref = floor_numpy(u_np, i_np, csr, k, args.users)
-    np_whole = statistics.median(wall(lambda: floor_numpy(u_np, i_np, csr, k, args.users))[0]
-                                 for _ in range(args.repeats))
-    print(f"floor numpy, all users in one block: {np_whole:.3f} s (median of {args.repeats})")
+    ref = floor_numpy(u_np, i_np, csr, k, users)
+    np_whole = statistics.median(wall(lambda: floor_numpy(u_np, i_np, csr, k, users))[0]
+                                 for _ in range(repeats))
+    log(f"floor numpy, all users in one block: {np_whole:.3f} s (median of {repeats})")
 
-    print(f"""
-Seconds. The three are timed in turn, {args.repeats} rounds after a first call each: med = median,
+    log(f"""
+Seconds. The three are timed in turn, {repeats} rounds after a first call each: med = median,
 min = least disturbed by other processes. ratio = recbench / the faster floor at that batch size.
 first = recbench's first call (wall), compile = its eval_compile_s (JAX tracing + compilation);
 score / rank / metric = recbench's own steady timings (medians).""")
-    print(f"{'batch':>6} | {'numpy':>6} {'jax':>6} {'recb':>6} {'ratio':>5} | {'jax':>6} "
-          f"{'recb':>6} {'ratio':>5} | {'first':>5} {'compile':>7} | {'score':>6} {'rank':>6} "
-          f"{'metric':>6}")
-    print(f"{'':>6} | {'median':^27} | {'min':^20} |")
+    log(f"{'batch':>6} | {'numpy':>6} {'jax':>6} {'recb':>6} {'ratio':>5} | {'jax':>6} "
+        f"{'recb':>6} {'ratio':>5} | {'first':>5} {'compile':>7} | {'score':>6} {'rank':>6} "
+        f"{'metric':>6}")
+    log(f"{'':>6} | {'median':^27} | {'min':^20} |")
     rows = []
-    for bs in args.batch_sizes:
-        bs = min(bs, args.users)
-        inputs = floor_jax_inputs(csr, args.users, bs)
+    for bs in batch_sizes:
+        bs = min(bs, users)
+        inputs = floor_jax_inputs(csr, users, bs)
         got: dict = {}
         capture = MetricSpec("capture", "ranking", True, per_user=False,
                              compute=lambda ctx, _k: got.update(top=ctx.topk, u=ctx.users) or 0.0)
@@ -224,7 +215,7 @@ score / rank / metric = recbench's own steady timings (medians).""")
         first = {name: wall(fn) for name, fn in runs.items()}
         times: dict[str, list[float]] = {name: [] for name in runs}
         results = []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             for name, fn in runs.items():
                 t, out = wall(fn)
                 times[name].append(t)
@@ -237,25 +228,45 @@ score / rank / metric = recbench's own steady timings (medians).""")
         compile_s = first["recbench"][1].timings["eval_compile_s"]
         ratio = med["recbench"] / min(med["numpy"], med["jax"])
         ratio_min = low["recbench"] / min(low["numpy"], low["jax"])
-        print(f"{bs:>6} | {med['numpy']:>6.3f} {med['jax']:>6.3f} {med['recbench']:>6.3f} "
-              f"{ratio:>5.2f} | {low['jax']:>6.3f} {low['recbench']:>6.3f} {ratio_min:>5.2f} | "
-              f"{first['recbench'][0]:>5.2f} {compile_s:>7.2f} | {part['score_s']:>6.3f} "
-              f"{part['rank_s']:>6.3f} {part['metrics_s']:>6.3f}")
+        log(f"{bs:>6} | {med['numpy']:>6.3f} {med['jax']:>6.3f} {med['recbench']:>6.3f} "
+            f"{ratio:>5.2f} | {low['jax']:>6.3f} {low['recbench']:>6.3f} {ratio_min:>5.2f} | "
+            f"{first['recbench'][0]:>5.2f} {compile_s:>7.2f} | {part['score_s']:>6.3f} "
+            f"{part['rank_s']:>6.3f} {part['metrics_s']:>6.3f}")
         for name, top, who in (("floor numpy", first["numpy"][1], slice(None)),
                                ("floor jax", first["jax"][1], slice(None)),
                                ("recbench", np.asarray(got["top"])[:, :k], got["u"])):
             check_same(name, top, ref[who], u_np[who], i_np)
-        rows.append((bs, med, low, compile_s))
-    bs, med, low, compile_s = min(rows, key=lambda r: r[1]["recbench"])
+        rows.append((bs, med, low, compile_s, part))
+    bs, med, low, compile_s, part = min(rows, key=lambda r: r[1]["recbench"])
     floor = min(min(r[1]["numpy"], r[1]["jax"]) for r in rows)
     floor_min = min(min(r[2]["numpy"], r[2]["jax"]) for r in rows)
-    print(f"\nbest recbench: batch {bs}: {med['recbench']:.3f} s median "
-          f"({low['recbench']:.3f} min) steady, {compile_s:.2f} s compile; best floor "
-          f"{floor:.3f} s median ({floor_min:.3f} min); ratio {med['recbench'] / floor:.2f} "
-          f"median, {low['recbench'] / floor_min:.2f} min (goal: <= 0.2 s and <= 2x)")
-    print(f"top-k of all three identical up to float rounding near-ties; peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; load average "
-          f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log(f"\nbest recbench: batch {bs}: {med['recbench']:.3f} s median "
+        f"({low['recbench']:.3f} min) steady, {compile_s:.2f} s compile; best floor "
+        f"{floor:.3f} s median ({floor_min:.3f} min); ratio {med['recbench'] / floor:.2f} "
+        f"median, {low['recbench'] / floor_min:.2f} min (goal: <= 0.2 s and <= 2x)")
+    log(f"top-k of all three identical up to float rounding near-ties; peak RSS {peak:.0f} MiB; "
+        f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    return {"users": users, "items": items, "batch_size": bs, "recbench_s": med["recbench"],
+            "recbench_min_s": low["recbench"], "floor_s": floor, "floor_min_s": floor_min,
+            "ratio": med["recbench"] / floor, "ratio_min": low["recbench"] / floor_min,
+            "compile_s": compile_s, **part, "peak_rss_mb": peak}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--users", type=int, default=6040)
+    ap.add_argument("--items", type=int, default=3706)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--train-per-user", type=float, default=165.0)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    measure(users=args.users, items=args.items, dim=args.dim, k=args.k,
+            train_per_user=args.train_per_user, batch_sizes=tuple(args.batch_sizes),
+            repeats=args.repeats, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
+from . import sharding
 from .data import Interactions, UserBatch
 from .errors import DataError, ModelError
+from .sharding import AXIS
 from .timing import CompileClock
 from .specs import FittedModel, MetricSpec, PointContext, RankingContext, RatingModel
 
@@ -38,13 +41,14 @@ class EvalResult:
 
 
 def _row_entries(indptr: np.ndarray, rows: np.ndarray, width: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For CSR ``rows``, each cut to ``width`` values: batch row, position and source index of
-    every value kept."""
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """For CSR ``rows``, each cut to ``width`` values: for every value kept, its flat index in a
+    ``[len(rows), width]`` block and its source index (two repeats, no 2-D fancy indexing)."""
     take = np.minimum(indptr[rows + 1] - indptr[rows], width)
-    row = np.repeat(np.arange(len(rows)), take)
-    pos = np.arange(len(row)) - np.repeat(np.cumsum(take) - take, take)
-    return row, pos, np.repeat(indptr[rows], take) + pos
+    starts = np.cumsum(take) - take
+    at = np.arange(int(take.sum()))
+    dst = at + np.repeat(np.arange(len(rows)) * width - starts, take)
+    return dst, at + np.repeat(indptr[rows] - starts, take)
 
 
 def padded_lists(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray, pad: int,
@@ -55,8 +59,8 @@ def padded_lists(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray, pad: 
     out = np.full((len(rows), width), pad, np.int32)
     # Work proportional to the values, not to rows x width: with a boolean take over the padded
     # block, the three lists of an ML-1M evaluation took 70 ms.
-    row, pos, src = _row_entries(indptr, rows, width)
-    out[row, pos] = values[src]
+    dst, src = _row_entries(indptr, rows, width)
+    out.reshape(-1)[dst] = values[src]
     return out, lengths
 
 
@@ -106,25 +110,34 @@ def _top_k(x: jax.Array, k: int) -> jax.Array:
     return jnp.take_along_axis(best, pos // s, axis=1) * s + pos % s
 
 
-def _rank(scores: jax.Array, seen_mask: jax.Array, relevant: jax.Array, k_max: int,
-          with_ranks: bool) -> dict[str, jax.Array]:
+def _in_sorted(sorted_ids: jax.Array, ids: jax.Array) -> jax.Array:
+    """Whether each of ``ids`` occurs in the ascending ``sorted_ids`` (bisection)."""
+    pos = jnp.searchsorted(sorted_ids, ids)
+    return sorted_ids[jnp.minimum(pos, sorted_ids.shape[0] - 1)] == ids
+
+
+def _mask_and_rank(scores: jax.Array, seen: jax.Array, relevant: jax.Array, k_max: int,
+                   with_ranks: bool) -> dict[str, jax.Array]:
     b, n = scores.shape
     scores = scores.astype(jnp.float32)
     # -0.0 -> +0.0: XLA's top-k orders -0.0 below +0.0; equal scores must tie (lower index first).
-    masked = jnp.where(seen_mask, -jnp.inf, jnp.where(scores == 0, 0.0, scores))
+    # Seen items are set to -inf by a scatter into that copy in place: no [B, n_items] mask.
+    masked = jnp.where(scores == 0, 0.0, scores).reshape(-1)
+    masked = masked.at[seen].set(-jnp.inf, mode="drop").reshape(b, n)
     top = _top_k(masked, k_max)
+    rows = jnp.arange(b, dtype=jnp.int32)[:, None]
+    # ``seen`` is ascending (flat ids of CSR rows), so "was it seen" is a bisection per winner.
+    top_seen = _in_sorted(seen, rows * n + top)
     # Hits by comparing the k_max winners with the padded test items: no [B, n_items] scatter.
     is_relevant = (top[:, :, None] == relevant[:, None, :]).any(axis=2)
-    hits = is_relevant & ~jnp.take_along_axis(seen_mask, top, axis=1)
-    out = {"topk": top, "hits": hits, "nan": jnp.isnan(scores).any(axis=1)}
+    out = {"topk": top, "hits": is_relevant & ~top_seen, "nan": jnp.isnan(scores).any(axis=1)}
     if with_ranks:
-        rows = jnp.arange(b)[:, None]
         order = jnp.argsort(-masked, axis=1, stable=True)
         position = jnp.zeros_like(order).at[rows, order].set(jnp.arange(n)[None, :])
         clipped = jnp.minimum(relevant, n - 1)
         ranks = jnp.take_along_axis(position, clipped, axis=1)
         # Padding and relevant items masked as seen take no part in AUC.
-        candidate = (relevant < n) & ~jnp.take_along_axis(seen_mask, clipped, axis=1)
+        candidate = (relevant < n) & ~_in_sorted(seen, rows * n + clipped)
         out["ranks"] = jnp.where(candidate, ranks, -1)
     return out
 
@@ -138,12 +151,13 @@ def flat_seen(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, *, n_rows
     if n_rows * n_items >= 2**31:
         raise ModelError(f"ranking: a batch of {n_rows} users x {n_items} items has more cells "
                          f"than int32 ids can address; lower the evaluation batch size")
-    row, _, src = _row_entries(indptr, rows, n_items)
-    if len(row) > width:
-        raise ModelError(f"ranking: {len(row)} seen items in a batch, more than the width "
+    # A row of n_items entries: flat block index == row * n_items + position in the row.
+    dst, src = _row_entries(indptr, rows, n_items)
+    if len(dst) > width:
+        raise ModelError(f"ranking: {len(dst)} seen items in a batch, more than the width "
                          f"{width} reserved for them (a bug in the caller's width)")
     out = np.full(width, n_rows * n_items, np.int32)
-    out[:len(row)] = row * n_items + items[src]
+    out[:len(dst)] = dst - (dst % n_items) + items[src]
     return out
 
 
@@ -152,14 +166,51 @@ def rank_batch(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max
                with_ranks: bool) -> dict[str, jax.Array]:
     """Mask the ``seen`` items, take the top ``k_max``, and mark which are ``relevant``.
 
-    ``seen`` holds flat ``row * n_items + item`` ids (:func:`flat_seen`), ``relevant`` is a
-    ``[B, R]`` list padded with ``n_items``. Equal scores rank the lower item index first. Flat
-    ids make the mask's scatter touch only real entries: padded ``[B, L]`` lists (L = the longest
-    history, ~14x the mean) cost 35-50 ms per ML-1M evaluation, flat ones 6-12 ms.
+    ``seen`` holds flat ``row * n_items + item`` ids in ascending order (:func:`flat_seen` of
+    CSR rows, whose items are sorted), ``relevant`` is a ``[B, R]`` list padded with ``n_items``.
+    Equal scores rank the lower item index first. Flat ids make the mask's scatter touch only
+    real entries: padded ``[B, L]`` lists (L = the longest history, ~14x the mean) cost 35-50 ms
+    per ML-1M evaluation, flat ones 6-12 ms.
     """
-    b, n = scores.shape
-    seen_mask = jnp.zeros(b * n, bool).at[seen].set(True, mode="drop").reshape(b, n)
-    return _rank(scores, seen_mask, relevant, k_max, with_ranks)
+    return _mask_and_rank(scores, seen, relevant, k_max, with_ranks)
+
+
+@partial(jax.jit, static_argnames=("k_max", "with_ranks", "mesh"))
+def rank_sharded(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max: int,
+                 with_ranks: bool, mesh: Mesh) -> dict[str, jax.Array]:
+    """:func:`rank_batch` with the rows split over ``mesh``'s devices, each ranking its own rows
+    (no communication). ``seen`` is one :func:`flat_seen` list per device, concatenated, with
+    row ids local to that device's rows (:func:`sharded_seen`)."""
+    spec = PartitionSpec(AXIS)
+    local = partial(_mask_and_rank, k_max=k_max, with_ranks=with_ranks)
+    return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec, spec), out_specs=spec)(
+        scores, seen, relevant)
+
+
+def rank_placed(scores: jax.Array, seen: jax.Array, relevant: jax.Array, *, k_max: int,
+                with_ranks: bool, mesh: Mesh | None) -> dict[str, jax.Array]:
+    """:func:`rank_sharded` over ``mesh``, or :func:`rank_batch` on one device (``None``)."""
+    if mesh is None:
+        return rank_batch(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks)
+    return rank_sharded(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks, mesh=mesh)
+
+
+def sharded_seen(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, n_real: int, *,
+                 n_shards: int, n_items: int, width: int) -> np.ndarray:
+    """:func:`flat_seen` for a batch of ``len(rows)`` rows split into ``n_shards`` equal parts:
+    int32 ``[n_shards * width]``, part ``s`` the seen items of its rows with row ids counted from
+    the part's first row (only the first ``n_real`` rows of the batch are masked)."""
+    per = len(rows) // n_shards
+    return np.concatenate([
+        flat_seen(indptr, items, rows[s * per:min((s + 1) * per, n_real)], n_rows=per,
+                  n_items=n_items, width=width) for s in range(n_shards)])
+
+
+def _shard_counts(counts: np.ndarray, n_real: int, n_shards: int) -> np.ndarray:
+    """The sum of ``counts`` (one per row of a batch) over each part's real rows."""
+    per = len(counts) // n_shards
+    real = np.where(np.arange(len(counts)) < n_real, counts, 0)
+    return real.reshape(n_shards, per).sum(axis=1)
 
 
 @jax.jit
@@ -217,7 +268,10 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
         raise ModelError("evaluation: no user has a test item; check the split")
     # Fewer users than a batch: one padded batch of a bucketed size, so splits with a few more or
     # fewer test users (seeds, folds) share one compiled model and ranking program.
-    batch_size = min(batch_size, _bucket(len(users)))
+    # Sharded over the devices: a batch splits evenly, each device masks and ranks its rows.
+    mesh = sharding.data_mesh()
+    n_shards = sharding.shards(mesh)
+    batch_size = sharding.round_up(min(batch_size, _bucket(len(users))), mesh)
     k_max = min(max(ks), n_items)
     with_ranks = any(m.needs_ranks for m in metrics)
     known_ptr, known_items = _csr_lists(known)
@@ -234,7 +288,8 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     # memory stays O(batch), never users x longest history.
     hist_width = _bucket(np.diff(hist_ptr)[users].max(initial=1))
     rel_width = _bucket(n_relevant.max())
-    seen_width = _bucket(max(int(n_known[idx[:n_real]].sum()) for idx, n_real in batches))
+    seen_width = _bucket(max(int(_shard_counts(n_known[idx], n_real, n_shards).max())
+                             for idx, n_real in batches))
 
     def inputs(idx: np.ndarray, n_real: int) -> tuple[np.ndarray, ...]:
         batch_users = users[idx]
@@ -242,9 +297,12 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
                                          width=hist_width)
         relevant, _ = padded_lists(test_ptr, test_items, batch_users, pad=n_items,
                                    width=rel_width)
-        seen = flat_seen(known_ptr, known_items, batch_users[:n_real], n_rows=len(idx),
-                         n_items=n_items, width=seen_width)
-        return (batch_users, history, hist_len, np.arange(len(idx)) < n_real, seen, relevant)
+        seen = sharded_seen(known_ptr, known_items, batch_users, n_real, n_shards=n_shards,
+                            n_items=n_items, width=seen_width)
+        return sharding.put_rows(
+            (batch_users, history, hist_len, np.arange(len(idx)) < n_real, seen, relevant), mesh)
+
+    fitted = sharding.replicate_fields(fitted, mesh)
 
     # The next batch's inputs are built while the device ranks the current one (asynchronous
     # dispatch): ML-1M evaluation ~71 -> ~62 ms. The model's scoring is timed alone (blocking
@@ -252,7 +310,7 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     parts, t_score = [], 0.0
     t_loop = time.perf_counter()
     with CompileClock() as clock:
-        ready = jax.device_put(inputs(*batches[0]))
+        ready = inputs(*batches[0])
         for i, (idx, n_real) in enumerate(batches):
             batch_users, history, hist_len, valid, seen, relevant = ready
             batch = UserBatch(batch_users, history, hist_len, valid, n_items)
@@ -268,10 +326,10 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
                 raise ModelError(f"score() returned dtype {scores.dtype}, expected a float dtype")
             if allowed is not None:
                 scores = _restrict(scores, allowed)
-            parts.append((rank_batch(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks),
-                          n_real))
+            parts.append((rank_placed(scores, seen, relevant, k_max=k_max,
+                                      with_ranks=with_ranks, mesh=mesh), n_real))
             if i + 1 < len(batches):
-                ready = jax.device_put(inputs(*batches[i + 1]))
+                ready = inputs(*batches[i + 1])
         jax.block_until_ready(parts[-1][0])
         t_compile = clock.seconds()
     t_rank = time.perf_counter() - t_loop - t_score - t_compile

@@ -35,7 +35,8 @@ message and timing.
 through a users x items bit matrix when it is small (2.8 MB at ML-1M size), else by bisection in a
 CSR structure (int32-safe at any size).
 :func:`ranking_validator` turns a scoring model into a metric@k validation callback ranked by
-:func:`recbench.evaluate.rank_batch`, its inputs built once per fit.
+:func:`recbench.evaluate.rank_batch` (split over the devices as the evaluator does), its inputs
+built once per fit.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
+from . import sharding
 from .data import Interactions
 from .errors import ModelError
 from .specs import MetricSpec
@@ -244,12 +247,13 @@ class _ValidationInputs:
     batches: list[tuple[Any, jax.Array, jax.Array]]
     n_real: int  # users evaluated (rows of the batches that are not padding)
     context: dict[str, Any]  # the host side of the RankingContext
+    mesh: Mesh | None = None  # the devices the batches are split over (None: one device)
 
 
 def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
                        ) -> _ValidationInputs:
     from .data import UserBatch
-    from .evaluate import flat_seen, item_popularity, padded_lists  # no import cycle
+    from .evaluate import _shard_counts, item_popularity, padded_lists, sharded_seen  # no cycle
 
     n_items = train.n_items
     v, t = valid.csr, train.csr
@@ -259,7 +263,9 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
         raise ModelError("validation: no user has a validation item; check the split")
     # The batch size is a power of two (not the exact user count) and the list widths too, so
     # that splits of one size class share the compiled scoring and ranking programs.
-    size = min(batch_size, 1 << max(3, (len(users) - 1).bit_length()))
+    # Rounded to the device count: each device ranks its part of a batch (as the evaluator).
+    mesh = sharding.data_mesh()
+    size = sharding.round_up(min(batch_size, 1 << max(3, (len(users) - 1).bit_length())), mesh)
     n_batches = -(-len(users) // size)
     padded = pad_rows(users, n_batches * size)
     hist_ptr, hist_items = train.sequences()
@@ -273,22 +279,24 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
     (history, lengths), (relevant, _) = lists(hist_ptr, hist_items), lists(test_ptr, test_items)
     real = np.arange(n_batches * size) < len(users)
     # Only the real rows' training items are masked (padding rows are cut from the results).
-    real_rows = [users[b * size:(b + 1) * size] for b in range(n_batches)]
-    known_counts = np.diff(known_ptr)
-    most_seen = max(int(known_counts[rows].sum()) for rows in real_rows)
+    n_shards = sharding.shards(mesh)
+    n_real = [min(size, len(users) - b * size) for b in range(n_batches)]
+    known_counts = np.diff(known_ptr)[padded]
+    most_seen = max(int(_shard_counts(known_counts[b * size:(b + 1) * size], n_real[b],
+                                      n_shards).max()) for b in range(n_batches))
     seen_width = 1 << max(3, (max(1, most_seen) - 1).bit_length())
     batches = []
-    for b, own in enumerate(real_rows):
+    for b in range(n_batches):
         rows = slice(b * size, (b + 1) * size)
-        seen = flat_seen(known_ptr, known_items, own, n_rows=size, n_items=n_items,
-                         width=seen_width)
-        u, h, n, r, s, rel = jax.device_put((padded[rows], history[rows], lengths[rows],
-                                             real[rows], seen, relevant[rows]))
+        seen = sharded_seen(known_ptr, known_items, padded[rows], n_real[b], n_shards=n_shards,
+                            n_items=n_items, width=seen_width)
+        u, h, n, r, s, rel = sharding.put_rows((padded[rows], history[rows], lengths[rows],
+                                                real[rows], seen, relevant[rows]), mesh)
         batches.append((UserBatch(u, h, n, r, n_items), s, rel))
     context = {"users": users, "n_relevant": np.diff(test_ptr)[users].astype(np.int32),
                "n_candidates": (n_items - np.diff(known_ptr)[users]).astype(np.int32),
                "n_items": n_items, "item_popularity": item_popularity(train)}
-    return _ValidationInputs(batches, len(users), context)
+    return _ValidationInputs(batches, len(users), context, mesh)
 
 
 def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
@@ -303,7 +311,7 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
     are built and uploaded once, here, not on every call. ``metric`` is a ranking
     :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
     """
-    from .evaluate import rank_batch  # evaluate imports nothing from here; avoids a cycle
+    from .evaluate import rank_placed  # evaluate imports nothing from here; avoids a cycle
     from .specs import RankingContext
 
     inputs = _validation_inputs(train, valid, batch_size)
@@ -312,8 +320,9 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
 
     def validate(params: Any) -> float:
         fitted = make_fitted(params)
-        parts = [rank_batch(fitted.score(batch), seen, relevant, k_max=k_max,
-                            with_ranks=with_ranks) for batch, seen, relevant in inputs.batches]
+        parts = [rank_placed(fitted.score(batch), seen, relevant, k_max=k_max,
+                             with_ranks=with_ranks, mesh=inputs.mesh)
+                 for batch, seen, relevant in inputs.batches]
         joined = {name: np.concatenate([np.asarray(p[name]) for p in parts])[:inputs.n_real]
                   for name in ("topk", "hits", "nan", *(("ranks",) if with_ranks else ()))}
         if joined["nan"].any():
@@ -355,11 +364,15 @@ def cached_optimizer(factory: Callable[..., optax.GradientTransformation], **hyp
 
 def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Array], aux: Any,
            n_rows: jax.Array, *, loss_fn: LossFn, optimizer: optax.GradientTransformation,
-           batch_size: int) -> tuple[Any, Any, jax.Array]:
+           batch_size: int, mesh: Mesh | None = None) -> tuple[Any, Any, jax.Array]:
     """One shuffled pass (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s
     padded rows: a loop over the ``ceil(n_rows / batch_size)`` batches holding real rows (a
     traced trip count), so the batches of padding past them cost no step and no optimizer update.
-    ``loss`` is the mean of the per-batch losses weighted by their real rows."""
+    ``loss`` is the mean of the per-batch losses weighted by their real rows.
+
+    With a ``mesh``, data-parallel: each batch's rows are split over its devices (a sharding
+    constraint; the data, ``aux`` and the parameters are replicated), so XLA runs the loss and
+    its gradient on each device's rows and sums the gradients across devices."""
     k_perm, k_steps = jax.random.split(key)
     size = next(iter(data.values())).shape[0]
     index, mask = epoch_batches(n_rows, batch_size, k_perm, size=size)
@@ -370,8 +383,11 @@ def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Arra
         idx, m = index[b], mask[b]
         # The barrier materialises the batch: otherwise XLA may fuse the row gather into every
         # consumer (e.g. an embedding gather), recomputing it per embedding column.
-        batch = jax.lax.optimization_barrier({name: col[idx] for name, col in data.items()})
+        batch = {name: col[idx] for name, col in data.items()}
         batch["mask"] = m
+        if mesh is not None:
+            batch = jax.lax.with_sharding_constraint(batch, sharding.rows(mesh))
+        batch = jax.lax.optimization_barrier(batch)
         loss, grads = jax.value_and_grad(loss_fn)(params, batch, step_keys[b], aux)
         # optax mixes Python floats and int32 step counts (Adam's bias correction), which strict
         # dtype promotion rejects; the loss itself is still traced under the caller's rules.
@@ -386,7 +402,7 @@ def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Arra
     return params, opt_state, total / n_rows.astype(jnp.float32)
 
 
-_run_epoch = jax.jit(_epoch, static_argnames=("loss_fn", "optimizer", "batch_size"))
+_run_epoch = jax.jit(_epoch, static_argnames=("loss_fn", "optimizer", "batch_size", "mesh"))
 
 
 def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
@@ -398,7 +414,9 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
 
     ``data`` maps names to arrays sharing their first dimension (the rows, e.g. user, item,
     rating); they are padded to :func:`bucket_size` rows (with row 0's values, never trained on).
-    ``batch_size`` is clipped to the padded row count. ``key`` drives shuffling and the per-step
+    ``batch_size`` is clipped to the padded row count, then rounded up to a multiple of the
+    device count: with several devices (:mod:`recbench.sharding`) each batch's rows are split
+    over them (data-parallel; the parameters replicated, the gradients summed). ``key`` drives shuffling and the per-step
     keys (epoch ``e`` uses ``fold_in(key, e)``): the same key gives the same result. ``loss_fn``
     and ``optimizer`` are static arguments of the compiled epoch: pass the same objects on a refit
     (module-level loss, :func:`cached_optimizer`) or the epoch compiles again.
@@ -425,9 +443,15 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
     if n_rows == 0:
         raise ModelError("fit_loop: no training rows; the training split is empty")
     size = bucket_size(n_rows)
-    padded = {name: jnp.asarray(pad_rows(col, size, col[0])) for name, col in columns.items()}
-    batch_size = max(1, min(batch_size, size))
+    mesh = sharding.data_mesh()
+    padded = {name: pad_rows(col, size, col[0]) for name, col in columns.items()}
+    batch_size = sharding.round_up(max(1, min(batch_size, size)), mesh)
     opt_state = optimizer.init(params)
+    if mesh is None:
+        padded = {name: jnp.asarray(col) for name, col in padded.items()}
+    else:
+        params, opt_state, padded, aux = sharding.put_replicated((params, opt_state, padded, aux),
+                                                                 mesh)
     real_rows = jnp.int32(n_rows)
 
     best_params, best_value, best_epoch = params, None, 0
@@ -439,7 +463,8 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
         t = time.perf_counter()
         params, opt_state, loss = _run_epoch(params, opt_state, jax.random.fold_in(key, epoch),
                                              padded, aux, real_rows, loss_fn=loss_fn,
-                                             optimizer=optimizer, batch_size=batch_size)
+                                             optimizer=optimizer, batch_size=batch_size,
+                                             mesh=mesh)
         loss = float(loss)  # waits for the epoch
         epoch_times.append(time.perf_counter() - t)
         losses.append(loss)

@@ -34,6 +34,14 @@ items, loss); the loss is computed each epoch
 without forming the dense users x items matrix (``sum_all s^2 = <X^T X, Y^T Y>``). Items start
 from ``N(0, init_std^2)`` drawn from the fit key; users are solved first.
 
+``ease-lowrank``: EASE where an ``n_items x n_items`` inverse does not fit (ML-20M: 26,744 items,
+2.9 GB per matrix and ~40 TFLOP for the inverse). ``X^T X`` is replaced by its best rank-``r``
+approximation ``V S^2 V^T``, from a randomized SVD of the sparse training matrix (scikit-learn's
+``randomized_svd``: sparse products on the host, the Gram is never formed); then
+``(V S^2 V^T + l2 I)^-1`` has a closed form (Woodbury) and ``B``'s columns ``-P_j / P_jj`` stay
+factored, ``O(n_items r)``. Exact EASE on the kept directions; the discarded ones are treated as
+eigenvalue 0 (shrunk fully by ``l2``), which costs little when they are small next to ``l2``.
+
 Defined scores outside the training data (never NaN): a user without training items gets an
 all-zero row (EASE: empty history; iALS: the closed form gives ``x_u = 0``), so every item scores 0
 and the evaluator's tie rule (lower item index first) orders them. An item without training
@@ -215,6 +223,84 @@ class EASEModel:
             key: jax.Array) -> ItemItemFitted:
         return ItemItemFitted(jax.block_until_ready(_ease_weights(gram(train),
                                                                   jnp.float32(self.cfg.l2))))
+
+
+# ---------------------------------------------------------------- low-rank EASE
+
+
+@dataclass(frozen=True)
+class LowRankEASEConfig:
+    """Low-rank EASE. ``l2`` as EASE's; ``rank``: the number of singular directions of the
+    training matrix kept (clipped to the matrix's smaller side); ``power_iterations``: the
+    randomized SVD's power iterations (more: a closer approximation of the top directions)."""
+
+    l2: float = 500.0
+    rank: int = 256
+    power_iterations: int = 4
+
+    def __post_init__(self) -> None:
+        check(math.isfinite(self.l2) and self.l2 > 0,
+              f"l2 must be > 0 (valid range: (0, inf)), got {self.l2}")
+        check(self.rank >= 1, f"rank must be >= 1 (valid range: [1, inf)), got {self.rank}")
+        check(self.power_iterations >= 0,
+              f"power_iterations must be >= 0 (valid range: [0, inf)), got "
+              f"{self.power_iterations}")
+
+
+@jax.jit
+def _low_rank_ease(v: jax.Array, s: jax.Array, l2: jax.Array
+                   ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """EASE's weights ``B = I - P / diag(P)`` kept factored, for ``P = (V S^2 V^T + l2 I)^-1``
+    (Woodbury: ``P = (I - V W V^T) / l2``, ``W = S^2 / (S^2 + l2)``): ``x B = x * self_weight +
+    (x @ left) @ right.T``. ``l2 diag(P) = 1 - sum_k V_jk^2 W_k`` lies in ``(0, 1]``, and the
+    diagonal of ``B`` is exactly 0."""
+    w = s * s / (s * s + l2)
+    scaled_diag = 1.0 - (v * v) @ w  # l2 * diag(P)
+    right = v * w[None, :] / scaled_diag[:, None]
+    return 1.0 - 1.0 / scaled_diag, v, right
+
+
+@jax.jit
+def _low_rank_scores(self_weight: jax.Array, left: jax.Array, right: jax.Array,
+                     history: jax.Array) -> jax.Array:
+    x = multi_hot(history, left.shape[0])
+    z = jnp.matmul(x, left, precision=exact_precision())
+    return x * self_weight[None, :] + jnp.matmul(z, right.T, precision=exact_precision())
+
+
+@dataclass(frozen=True)
+class LowRankItemItemFitted(DataclassState):
+    """Scores ``x B`` with EASE's item-item weights ``B`` in factored form (see
+    :func:`_low_rank_ease`): ``O(n_items x rank)`` memory instead of ``n_items^2``."""
+
+    self_weight: jax.Array  # float32 [n_items]
+    left: jax.Array  # float32 [n_items, rank]
+    right: jax.Array  # float32 [n_items, rank]
+
+    def score(self, batch: UserBatch) -> jax.Array:
+        return _low_rank_scores(self.self_weight, self.left, self.right, batch.history)
+
+
+@dataclass(frozen=True)
+class LowRankEASEModel:
+    cfg: LowRankEASEConfig
+
+    restore = restores(LowRankItemItemFitted)
+
+    def fit(self, train: Interactions, *, valid: Interactions | None = None,
+            key: jax.Array) -> LowRankItemItemFitted:
+        from sklearn.utils.extmath import randomized_svd  # here: sklearn is slow to import
+
+        m = train.csr.astype(np.float32)
+        m.data[:] = 1.0  # the binary matrix, as EASE
+        rank = min(self.cfg.rank, *m.shape)
+        # Sparse-times-dense products on the host: the n_items^2 Gram is never formed.
+        seed = int(jax.random.randint(key, (), 0, np.iinfo(np.int32).max))
+        _, s, vt = randomized_svd(m, rank, n_iter=self.cfg.power_iterations,
+                                  random_state=seed)
+        parts = _low_rank_ease(jnp.asarray(vt.T, jnp.float32), jnp.asarray(s, jnp.float32),
+                               jnp.float32(self.cfg.l2))
+        return LowRankItemItemFitted(*jax.block_until_ready(parts))
 
 
 # ---------------------------------------------------------------- iALS
@@ -407,6 +493,11 @@ SPECS: list[ModelSpec] = [
               lambda cfg, ctx: EASEModel(cfg), EASEConfig,
               "EASE (Steck 2019): closed-form L2-regularised item-item linear model with a zero "
               "diagonal; family cf-item because it scores like an item-item neighbourhood model"),
+    ModelSpec("ease-lowrank", "cf-item", frozenset({"ranking"}),
+              lambda cfg, ctx: LowRankEASEModel(cfg), LowRankEASEConfig,
+              "EASE with the Gram matrix replaced by its rank-r approximation (randomized SVD "
+              "of the training matrix): for item counts where EASE's n_items^2 inverse does not "
+              "fit, e.g. ML-20M; weights kept factored"),
     ModelSpec("ials", "latent-factor", frozenset({"ranking"}),
               lambda cfg, ctx: IALSModel(cfg), IALSConfig,
               "iALS / WRMF (Hu et al. 2008): implicit-feedback matrix factorisation by weighted "
