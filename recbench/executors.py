@@ -230,16 +230,11 @@ class Dask(_Pool):
                 cluster.close()
             nanny.removeFilter(_quiet_shutdown)
 
-
-def _quiet_shutdown(record: logging.LogRecord) -> bool:
-    """A worker whose JAX runtime takes a few seconds to exit is killed at shutdown: not news."""
-    return "still alive after" not in record.getMessage()
-
     def _pass(self, runner: Any, todo: list[PlannedTrial]) -> Iterator[Event]:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        job = self.client.scatter(self._job(runner), broadcast=True)
+        job = self._job(runner)  # small: sent with each task (scattered data dies with a worker)
         held: list[PlannedTrial] = []
         deaths: dict[str, int] = {}
 
@@ -258,7 +253,7 @@ def _quiet_shutdown(record: logging.LogRecord) -> bool:
             running -= 1
             try:
                 yield from self._outcome(runner, t, f.result(), held)
-            except KilledWorker:
+            except (KilledWorker, cf.CancelledError):  # its worker died (or its data with it)
                 record = self._lost(runner, t, deaths)
                 if record is None:
                     pending.add(submit(t, 0))
@@ -267,6 +262,11 @@ def _quiet_shutdown(record: logging.LogRecord) -> bool:
                     yield "finished", record
             yield "started", f"{running} queued or running on the cluster"
         return held
+
+
+def _quiet_shutdown(record: logging.LogRecord) -> bool:
+    """A worker whose JAX runtime takes a few seconds to exit is killed at shutdown: not news."""
+    return "still alive after" not in record.getMessage()
 
 
 def connect(config: ExecutorConfig) -> Any:
