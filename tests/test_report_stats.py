@@ -158,7 +158,10 @@ def test_user_bootstrap_of_one_replicate_is_scipys_bootstrap_of_the_values():
     # percentile interval of its mean, with the same generator.
     values = derive_rng(7, "sample").normal(2.0, 4.0, size=100)
     ids = np.arange(100) * 3  # stored ids, sorted: position i is user 3i
-    ours = user_bootstrap_ci([(ids, values)], ("worked example",), n_resamples=2000)
+    ours = user_bootstrap_ci([(ids, {"m": values, "twice": 2 * values})], ("worked example",),
+                             n_resamples=2000)
+    assert ours["twice"] == pytest.approx(tuple(2 * v for v in ours["m"]), rel=1e-12)
+    ours = ours["m"]
     theirs = stats.bootstrap((values,), np.mean, n_resamples=2000, method="percentile",
                              confidence_level=0.95,
                              rng=derive_rng(0, "bootstrap", "worked example")).confidence_interval
@@ -166,7 +169,7 @@ def test_user_bootstrap_of_one_replicate_is_scipys_bootstrap_of_the_values():
     # ... and close to the normal approximation mean +- 1.96 s / sqrt(n)
     half = 1.96 * values.std(ddof=1) / 10
     assert ours == pytest.approx((values.mean() - half, values.mean() + half), abs=0.1 * half)
-    assert np.isnan(user_bootstrap_ci([(ids[:1], values[:1])], ("one user",))).all()
+    assert np.isnan(user_bootstrap_ci([(ids[:1], {"m": values[:1]})], ("one user",))["m"]).all()
 
 
 def test_user_bootstrap_covers_the_known_mean_and_the_seed_bootstrap_does_not():
@@ -183,10 +186,10 @@ def test_user_bootstrap_covers_the_known_mean_and_the_seed_bootstrap_does_not():
         replicates = []
         for _ in range(5):
             keep = np.sort(rng.permutation(80)[:75])
-            replicates.append((keep, effect[keep] + rng.normal(0, 0.3, size=75)))
-        low, high = user_bootstrap_ci(replicates, ("coverage", str(d)), n_resamples=300)
+            replicates.append((keep, {"m": effect[keep] + rng.normal(0, 0.3, size=75)}))
+        low, high = user_bootstrap_ci(replicates, ("coverage", str(d)), n_resamples=300)["m"]
         hits += low <= 0.3 <= high
-        means = [v.mean() for _, v in replicates]
+        means = [v["m"].mean() for _, v in replicates]
         old = stats.bootstrap((means,), np.mean, n_resamples=300, method="percentile",
                               rng=rng).confidence_interval
         old_hits += old.low <= 0.3 <= old.high

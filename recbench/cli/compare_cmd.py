@@ -121,12 +121,12 @@ def _print(fmt: str, table: Any, families: Any, report: Any, ids: dict[str, str]
                                "protocols": {n: t.card for n, t in cards.items()}},
                               indent=1, default=str))
         return
-    legend = next(iter(cards.values())).tests.empty if cards else True
+    tested = any(not t.tests.empty for t in cards.values())  # † appears in some column
     text = ["## Comparison by model", "", compare.markdown(table), "",
             "Each column: a metric under its protocol (cards below); mean ± std over seeds, the "
-            "best of each column in bold" + ("" if legend else f"; {SIG_MARK}: differs from it "
+            "best of each column in bold" + ("" if not tested else f"; {SIG_MARK}: differs from it "
             "significantly (paired t-test over users, Holm-corrected, α = 0.05)")
-            + f"; costs from the {compare.COST_PROTOCOL} protocol"
+            + f"; costs from the {compare.COST_PROTOCOL} protocol (else the one named in the cell)"
             + ("; (light: ...): trained lighter than the model's own settings (--full for those)"
                if table["model"].str.contains("light").any() else "") + ".", "",
             "## Best model per family", "", compare.markdown(families), "", "## Protocols", ""]

@@ -50,7 +50,7 @@ def protocol_card(records: Sequence[dict[str, Any]],
     dataset = identity.get("dataset", {})
     shape = first.get("provenance", {}).get("data_shape", {})
     splits = {}
-    for r in records:
+    for r in sorted(records, key=lambda r: (r["seed"], r.get("fold", -1))):
         where = f"seed {r['seed']}" + (f" fold {r['fold']}" if "fold" in r else "")
         fingerprint = r.get("provenance", {}).get("split_fingerprint")
         if fingerprint:

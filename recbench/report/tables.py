@@ -49,21 +49,22 @@ class Report:
     notes: list[str]  # what was skipped across the whole results directory, and why
 
 
-UserValues = Callable[[list[str], str], list[tuple[np.ndarray, np.ndarray]]]
+UserValues = Callable[[list[str], list[str]], list[tuple[np.ndarray, dict[str, np.ndarray]]]]
 
 
 def _user_values(store: ResultStore) -> UserValues:
-    """(trial keys, metric) -> (user ids, per-user values) of each trial that stored them with
-    ids (records from before ids were stored have none: no interval for them)."""
-    def values(keys: list[str], metric: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(trial keys, metrics) -> (user ids, metric -> per-user values) of each trial that stored
+    them with ids (records from before ids were stored have none: no interval for them)."""
+    def values(keys: list[str], metrics: list[str]) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
         out = []
         for key in keys:
             try:
-                v, ids = store.per_user(key).get(metric), store.user_ids(key)
+                per_user, ids = store.per_user(key), store.user_ids(key)
             except StoreError:
                 continue  # the report notes unreadable files where the tests read them
-            if v is not None and ids is not None and len(ids) == len(v):
-                out.append((ids, v))
+            if ids is not None:
+                out.append((ids, {m: per_user[m] for m in metrics
+                                  if m in per_user and len(per_user[m]) == len(ids)}))
         return out
     return values
 
@@ -85,10 +86,10 @@ def aggregate(frame: pd.DataFrame, metrics: list[str], user_values: UserValues |
         cols = {c: g[c].astype(np.float64) for c in values}
         row.update({c: v.mean() for c, v in cols.items()})
         row.update({f"{c}_std": v.std(ddof=1) if v.count() > 1 else 0.0 for c, v in cols.items()})
+        per_user = user_values(list(g["key"]), metrics) if user_values else []
+        cis = user_bootstrap_ci(per_user, (str(g["protocol"].iloc[0]), str(label)), CONFIDENCE)
         for c in metrics:
-            per_user = user_values(list(g["key"]), c) if user_values else []
-            row[f"{c}_ci_low"], row[f"{c}_ci_high"] = user_bootstrap_ci(
-                per_user, (str(g["protocol"].iloc[0]), str(label), c), CONFIDENCE)
+            row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cis.get(c, (np.nan, np.nan))
         if "device" in g:
             row["device"] = ", ".join(sorted(set(g["device"].dropna())))
         row["keys"] = list(g["key"])
