@@ -1,8 +1,9 @@
 """Placement over the devices of the default backend: a 1-D ``jax.sharding`` mesh, rows sharded.
 
 Evaluation shards its user batches and training the rows of each batch over every device of the
-default backend (``jax.devices()``: the GPUs or TPUs of an accelerator machine, the host CPU
-devices on CPU, several of them under ``--xla_force_host_platform_device_count``); parameters are
+run's backend (the platform of ``jax.default_device``, which the runner sets from ``--device``,
+else the default backend: the GPUs or TPUs of an accelerator machine, the host CPU devices on
+CPU, several of them under ``--xla_force_host_platform_device_count``); parameters are
 replicated. ``RECBENCH_DEVICES=N`` uses the first ``N`` devices only (1: no sharding at all).
 
 On one device :func:`data_mesh` returns ``None`` and callers run the unsharded program unchanged,
@@ -27,27 +28,37 @@ DEVICES_VAR = "RECBENCH_DEVICES"
 
 
 @functools.lru_cache(maxsize=8)
-def _mesh(count: int) -> Mesh:
-    return Mesh(np.array(jax.devices()[:count]), (AXIS,))
+def _mesh(platform: str, count: int) -> Mesh:
+    return Mesh(np.array(jax.devices(platform)[:count]), (AXIS,))
 
 
-def device_count() -> int:
-    """Devices used: all of the default backend's, or ``$RECBENCH_DEVICES`` of them."""
-    available = jax.device_count()
+def backend() -> str:
+    """The run's platform: that of ``jax.default_device`` when set (the runner sets it from
+    ``--device``), else the default backend's."""
+    device = jax.config.jax_default_device
+    if isinstance(device, jax.Device):
+        return device.platform
+    return str(device) if device else jax.default_backend()
+
+
+def device_count(platform: str | None = None) -> int:
+    """Devices used: all of the run's backend's, or ``$RECBENCH_DEVICES`` of them."""
+    platform = platform or backend()
+    available = len(jax.devices(platform))
     wanted = os.environ.get(DEVICES_VAR, "").strip()
     if not wanted:
         return available
     if not wanted.isdigit() or not 1 <= int(wanted) <= available:
         raise ConfigError(f"{DEVICES_VAR}={wanted!r}: expected a device count from 1 to "
-                          f"{available} (the {jax.default_backend()} devices here); unset it to "
-                          f"use them all")
+                          f"{available} (the {platform} devices here); unset it to use them all")
     return int(wanted)
 
 
 def data_mesh() -> Mesh | None:
     """The 1-D mesh (axis ``"data"``) over the devices used, or ``None`` on one device."""
-    count = device_count()
-    return None if count == 1 else _mesh(count)
+    platform = backend()
+    count = device_count(platform)
+    return None if count == 1 else _mesh(platform, count)
 
 
 def shards(mesh: Mesh | None) -> int:
