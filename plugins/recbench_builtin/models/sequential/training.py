@@ -12,7 +12,8 @@ explicitly: each step's key (fit_loop folds in the epoch and splits per step) is
 dropout key, handed to Flax as its ``"dropout"`` stream (which folds in each layer's path), and a
 negative-sampling key. Early stopping: NDCG@``valid_k`` on the validation part, full ranking with
 the training items masked, evaluated every ``eval_every`` epochs; the best parameters are restored
-(fit_loop), and a NaN or infinite loss fails the fit naming the epoch.
+(fit_loop), and a NaN or infinite loss fails the fit naming the epoch. ``fit_info`` reports the
+best validation value as ``valid_best``, the number settings are compared on.
 
 The fitted model keeps its trained state as one pytree of plain arrays, ``params``, plus its config
 and the id-space sizes; ``score`` is built from those only: the last ``max_len`` items of
@@ -160,6 +161,8 @@ def fit_sequential(cfg: SequentialConfig, ctx: ModelContext, train: Interactions
                       key=k_fit, epochs=cfg.epochs, batch_size=cfg.batch_size,
                       validate=validate, eval_every=cfg.eval_every, patience=cfg.patience)
     info = {**result.info, "training_rows": len(rows["user"]), "loss": cfg.loss}
+    if result.validation:  # what settings are chosen on (the test metric never is)
+        info["valid_best"] = max(value for _, value in result.validation)
     return SequentialFitted(cfg, n_users, n_items, result.params, info)
 
 
