@@ -18,7 +18,8 @@ best validation value as ``valid_best``, the number settings are compared on.
 The fitted model keeps its trained state as one pytree of plain arrays, ``params``, plus its config
 and the id-space sizes; ``score`` is built from those only: the last ``max_len`` items of
 ``UserBatch.history`` (:func:`.histories.last_window`) through the network, the last position's
-output against every item. It compiles once per batch shape. With the protocol's
+output against every item. The network compiles once per batch size (the window, a small
+program, once per history width). With the protocol's
 ``history = "train+valid"`` the evaluator hands it the full prefix (training and validation items),
 which is what a leave-last-out test of a sequential model needs.
 """
@@ -88,10 +89,13 @@ class SequentialConfig:
         raise NotImplementedError
 
 
+# Two programs: the window (one per history width, tiny) and the network (one per batch size),
+# so validation and test batches of different widths share the network's compiled program.
+_window = jax.jit(last_window, static_argnums=(2, 3))
+
+
 @functools.partial(jax.jit, static_argnums=0)
-def _score(net: Any, params: Any, users: jax.Array, history: jax.Array, lengths: jax.Array
-           ) -> jax.Array:
-    window = last_window(history, lengths, net.cfg.max_len, net.n_items)
+def _score(net: Any, params: Any, users: jax.Array, window: jax.Array) -> jax.Array:
     hidden, table, bias = net.apply({"params": params}, window, users, deterministic=True)
     scores = hidden[:, -1] @ table.T
     if bias is not None:
@@ -121,7 +125,8 @@ class SequentialFitted:
 
     def score(self, batch: UserBatch) -> jax.Array:
         net = self.config.network(self.n_users, self.n_items)
-        return _score(net, self.params, batch.users, batch.history, batch.lengths)
+        window = _window(batch.history, batch.lengths, self.config.max_len, self.n_items)
+        return _score(net, self.params, batch.users, window)
 
 
 @dataclass(frozen=True)
