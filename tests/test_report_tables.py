@@ -325,3 +325,27 @@ def test_compare_command_on_a_small_dataset(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "## Best model per family" in captured.out and "**binary**" in captured.out
     assert "[1/" not in captured.err
+
+
+def test_the_light_grid_names_registered_models_under_valid_light_settings():
+    """Every light setting is a valid config of its model, and every model of the default
+    comparison that trains for epochs has one (a full-settings model would blow its budget)."""
+    import dataclasses
+
+    from recbench.light import LIGHT
+    from recbench.report import compare
+
+    reg = Registry.build(load_plugins(allow=set()))
+    for name, (config, what) in LIGHT.items():
+        from_mapping(reg.model(name).config, dict(config), f"light {name}")  # raises if invalid
+        assert what and compare.setting(reg, name).display == f"{name} (light: {what})"
+    for protocol, names in compare.LIGHT_GRID.items():
+        assert protocol in compare.PROTOCOLS
+        for name in names:
+            spec = reg.model(name)
+            assert compare.PROTOCOLS[protocol].task in spec.tasks, (protocol, name)
+            epochs = any(f.name == "epochs" for f in dataclasses.fields(spec.config))
+            assert name in LIGHT or not epochs, name
+            assert spec.cold_items or compare.PROTOCOLS[protocol].candidates != "cold", name
+    covered = {reg.model(n).family for names in compare.LIGHT_GRID.values() for n in names}
+    assert not covered & set(compare.LIGHT_GRID_LEAVES_OUT)

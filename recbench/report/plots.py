@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import matplotlib
 import matplotlib.style
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -99,6 +100,12 @@ def accuracy_vs_cost(board: pd.DataFrame, metric: str, *, cost: str = "fit_s",
                         textcoords="offset points", fontsize=7,
                         va="bottom" if above else "top")
         ax.set_xscale("log")
+        # Whole decades: at least two labelled major ticks, and no crowded minor-tick labels
+        # (matplotlib labels minor ticks when the range is under about a decade).
+        if len(x):
+            ax.set_xlim(10.0 ** np.floor(np.log10(x.min() / 1.5)),
+                        10.0 ** np.ceil(np.log10(x.max() * 1.5)))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         floored = bool((board[cost] < COST_FLOOR_S).any())
         floor = f" (below {COST_FLOOR_S:g} s drawn at {COST_FLOOR_S:g} s)" if floored else ""
         ax.set_xlabel(f"{cost_label}, log scale{floor}")
