@@ -100,9 +100,10 @@ class SavedModel(TypedDict):
 
 class TriedSetting(TypedDict):
     config: dict[str, Any]
-    score: float
+    score: float | None  # None: the fit failed (error) or the validation value was NaN
     fit_s: float
     best_epoch: NotRequired[int]
+    error: NotRequired[str]
 
 
 class TuningRecord(TypedDict):

@@ -183,6 +183,10 @@ def validate(experiment: Experiment, registry: Registry) -> Plan:
     t = p.tuning
     tuning_splitter = None if t.split is None else resolve(registry, "splitter", t.split,
                                                            "protocol.tuning.split")
+    if tuning_splitter is not None and tuning_splitter.spec.takes_dataset:
+        raise ConfigError(f"protocol.tuning.split: splitter {t.split.name!r} reads the whole "
+                          "dataset, so its parts could hold test interactions; use one that "
+                          "splits the training part (ratio, leave-last-out, temporal, kfold)")
     tuning_metric = tuning.chosen_metric(t, metric_labels(metrics, p))
     return Plan(datasets, models, splitter, metrics, fold_splitters, tuning_splitter,
                 tuning_metric)
@@ -564,12 +568,7 @@ class Runner:
     def _tune(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial,
               ctx: ModelContext, key: Any) -> tuning.Tuned:
         """protocol.tuning for one trial: choose the setting on validation data, maybe refit."""
-        inner = None
-        if (s := self.plan_.tuning_splitter) is not None:
-            data = ds if s.spec.takes_dataset else split.train
-            inner = s.spec.split(data, s.config, derive_rng(trial.seed, "tuning split", ds.name,
-                                                            ds.checksum))
-        valid_split = tuning.validation_split(split, inner)
+        valid_split = self.tuning_split(ds, split, trial.seed)
 
         def score(fitted: Any, on: Split) -> dict[str, float]:  # all items are candidates here
             return self._evaluate(fitted, on, trial, ds, candidates="all").metrics
@@ -578,6 +577,16 @@ class Runner:
                            lambda config: model.spec.factory(config, ctx), split, valid_split,
                            score, self.plan_.tuning_metric, self.experiment.protocol.tuning,
                            key=key)
+
+    def tuning_split(self, ds: Dataset, split: Split, seed: int) -> Split:
+        """The split a tuned trial chooses its setting on: the training part as its training
+        part, the validation part (the split's own, or ``tuning.split`` of the training part) as
+        its test part. Only the training part is split: the test part stays unseen."""
+        inner = None
+        if (s := self.plan_.tuning_splitter) is not None:
+            inner = s.spec.split(split.train, s.config,
+                                 derive_rng(seed, "tuning split", ds.name, ds.checksum))
+        return tuning.validation_split(split, inner)
 
     def _save_model(self, built: Any, fitted: Any, model: Resolved, trial: PlannedTrial
                     ) -> dict[str, Any]:

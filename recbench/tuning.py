@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 from .config import Component, Tuning, to_dict
 from .data import Interactions, Split
-from .errors import ConfigError
+from .errors import ConfigError, ModelError, RecbenchError
 from .specs import fit_info
 
 # (fitted model, split whose ``test`` part it is scored on) -> {metric label: value}
@@ -71,39 +72,64 @@ class Tuned:
     record: dict[str, Any]  # the trial record's ``tuning`` entry
 
 
+def tested_split(split: Split, valid_split: Split, refit: bool) -> Split:
+    """What the tested model is scored on: the data it was fitted on as the training part (with
+    the validation part kept as such without refit), and the outer test part."""
+    if refit:
+        return Split(Interactions.concat(valid_split.train, valid_split.test), split.test,
+                     protocol=split.protocol)
+    return Split(valid_split.train, split.test, valid=valid_split.test, protocol=split.protocol)
+
+
+def tested_config(config: Any, record: dict[str, Any]) -> Any:
+    """The config of the tested model: the chosen one, with the refit's epoch count."""
+    if "refit_epochs" in record:
+        return dataclasses.replace(config, epochs=record["refit_epochs"])
+    return config
+
+
 def tune(configs: list[Any], build: Callable[[Any], Any], split: Split, valid_split: Split,
          score: Scorer, metric: tuple[str, bool], tuning: Tuning, *, key: Any) -> Tuned:
     """Fit every config on ``valid_split``'s training part, keep the best on its test part (the
     validation part), optionally refit it; ``build(config)`` makes the model. Ties keep the
-    earlier config of the grid."""
+    earlier config of the grid; a setting whose fit fails or scores NaN is recorded and never
+    chosen (the trial fails only when every setting does)."""
     name, higher = metric
     tried, best = [], None
     for config in configs:
-        built = build(config)
         t0 = time.perf_counter()
-        fitted = built.fit(valid_split.train, valid=valid_split.test, key=key)
-        value = score(fitted, valid_split)[name]
+        try:
+            built = build(config)
+            fitted = built.fit(valid_split.train, valid=valid_split.test, key=key)
+            value = float(score(fitted, valid_split)[name])
+        except RecbenchError as e:  # e.g. training diverged at this learning rate
+            if len(configs) == 1:
+                raise
+            tried.append({"config": to_dict(config), "score": None,
+                          "fit_s": time.perf_counter() - t0, "error": str(e)})
+            continue
         info = fit_info(fitted)
-        tried.append({"config": to_dict(config), "score": value, "fit_s": time.perf_counter() - t0,
+        tried.append({"config": to_dict(config), "score": None if math.isnan(value) else value,
+                      "fit_s": time.perf_counter() - t0,
                       **({"best_epoch": info["best_epoch"]} if "best_epoch" in info else {})})
-        better = best is None or (value > best[2] if higher else value < best[2])
-        if better:
+        if math.isnan(value):
+            continue
+        if best is None or (value > best[2] if higher else value < best[2]):
             best = (config, built, value, fitted, info)
-    assert best is not None
+    if best is None:
+        raise ModelError(f"protocol.tuning: no setting of the grid could be scored on the "
+                         f"validation part: {'; '.join(t.get('error', 'NaN') for t in tried)}")
     config, built, _, fitted, info = best
     record: dict[str, Any] = {"metric": name, "refit": tuning.refit, "tried": tried,
                               "chosen": to_dict(config),
                               "validation": "split" if tuning.split is None
                               else to_dict(tuning.split)}
-    fitted_on = Interactions.concat(valid_split.train, valid_split.test)
+    test_split = tested_split(split, valid_split, tuning.refit)
     if not tuning.refit:
-        test_split = Split(valid_split.train, split.test, valid=valid_split.test,
-                           protocol=split.protocol)
         return Tuned(built, fitted, test_split, record)
     if "best_epoch" in info and "epochs" in {f.name for f in dataclasses.fields(config)}:
         # Early stopping's choice, fixed: no validation part is left to stop on.
-        config = dataclasses.replace(config, epochs=max(int(info["best_epoch"]), 1))
-        record["refit_epochs"] = config.epochs
-    built = build(config)
-    fitted = built.fit(fitted_on, valid=None, key=key)
-    return Tuned(built, fitted, Split(fitted_on, split.test, protocol=split.protocol), record)
+        record["refit_epochs"] = max(int(info["best_epoch"]), 1)
+    built = build(tested_config(config, record))
+    fitted = built.fit(test_split.train, valid=None, key=key)
+    return Tuned(built, fitted, test_split, record)

@@ -10,7 +10,10 @@ import pytest
 
 from recbench import ModelSpec, hookimpl
 from recbench.config import Experiment, from_mapping
-from recbench.errors import ConfigError
+from recbench.errors import ConfigError, ModelError
+from recbench.datacache import default_cache_dir
+from recbench.evaluate import evaluate_ranking
+from recbench.serve import restore_trial
 from recbench.plugins import load_plugins
 from recbench.records import schema_problems
 from recbench.registry import Registry
@@ -24,6 +27,7 @@ class EpochConfig:
     epochs: int = 7
     stop_at: int = 3  # the epoch "early stopping" reports as best when given a validation part
     weight: float = 1.0  # searched: only weight 2.0 ranks by popularity (the others reversed)
+    fail: bool = False  # searched: this setting's fit fails, as a diverging learning rate would
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class _EpochModel:
     cfg: EpochConfig
 
     def fit(self, train, *, valid=None, key):
+        if self.cfg.fail:
+            raise ModelError("training diverged: the mean loss of epoch 2 is nan")
         info = {"epochs_trained": self.cfg.stop_at if valid is not None else self.cfg.epochs,
                 "rows": len(train)}
         if valid is not None:
@@ -59,12 +65,14 @@ class EpochModels:
                           lambda c, x: _EpochModel(c), config=EpochConfig)]
 
 
-def run(tmp_path, models, protocol, seeds=(0,)):
+REG = Registry.build(load_plugins(allow=set(), objects=[EpochModels()]))
+
+
+def run(tmp_path, models, protocol, seeds=(0,), **options):
     exp = from_mapping(Experiment, {
         "datasets": [{"name": "synthetic", "config": TINY}], "models": models,
         "seeds": list(seeds), "protocol": {"metrics": ["ndcg", "recall"], "ks": [10], **protocol}})
-    reg = Registry.build(load_plugins(allow=set(), objects=[EpochModels()]))
-    return Runner(exp, reg, RunOptions(tmp_path / "results")).run()
+    return Runner(exp, REG, RunOptions(tmp_path / "results", **options)).run()
 
 
 def test_search_chooses_on_validation_and_tests_the_chosen_setting(tmp_path):
@@ -123,9 +131,37 @@ def test_bad_tuning_input_is_a_clear_error(tmp_path):
         run(tmp_path, [{"name": "ease", "search": {"l3": [1.0]}}], {})
     with pytest.raises(ConfigError, match="search.l2 must be a non-empty list"):
         run(tmp_path, [{"name": "ease", "search": {"l2": []}}], {})
+    with pytest.raises(ConfigError, match="reads the whole dataset"):
+        run(tmp_path, [{"name": "ease"}], {"tuning": {"split": {
+            "name": "given", "config": {"train": "a.tsv", "test": "b.tsv"}}}})
     with pytest.raises(ConfigError, match="tuning.metric: 'ndcg@20' is not computed"):
         run(tmp_path, [{"name": "ease"}], {"tuning": {"metric": "ndcg@20", "refit": True}})
     # A split without a validation part and no tuning.split: the trial fails, saying what to set.
     [r] = run(tmp_path, [{"name": "ease", "search": {"l2": [1.0, 2.0]}}],
               {"split": {"name": "ratio", "config": {"ratios": [0.8, 0.2]}}})
     assert r["status"] == "failed" and "set protocol.tuning.split" in r["error"]
+
+
+def test_a_failing_setting_is_recorded_and_never_chosen(tmp_path):
+    [r] = run(tmp_path / "a", [{"name": "epoch-pop", "config": {"weight": 2.0},
+                                "search": {"fail": [True, False]}}], {})
+    assert r["status"] == "ok" and r["tuning"]["chosen"]["fail"] is False
+    failed = r["tuning"]["tried"][0]
+    assert failed["score"] is None and "diverged" in failed["error"]
+    [r] = run(tmp_path / "b", [{"name": "epoch-pop", "search": {"fail": [True]}}], {})
+    assert r["status"] == "failed" and "diverged" in r["error"]
+
+
+def test_a_saved_tuned_trial_restores_the_tested_model(tmp_path):
+    protocol = {"split": {"name": "ratio", "config": {"ratios": [0.8, 0.2]}},
+                "tuning": {"split": {"name": "ratio", "config": {"ratios": [0.9, 0.1]}},
+                           "refit": True}}
+    [r] = run(tmp_path, [{"name": "ease", "search": {"l2": [1.0, 5000.0]}}], protocol,
+              save_models=True)
+    t = restore_trial(tmp_path / "results", r["key"], REG, data_dir=None,
+                      cache_dir=default_cache_dir())
+    assert t.history.fingerprint == t.split.train.fingerprint  # refit: the whole training part
+    again = evaluate_ranking(t.fitted, train=t.history, test=t.split.test, known=t.known,
+                             metrics=[REG.spec("metric", m) for m in ("ndcg", "recall")],
+                             ks=(10,), candidates=t.candidates)
+    assert again.metrics == r["metrics"]
