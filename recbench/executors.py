@@ -200,7 +200,7 @@ class Processes(_Pool):
                     cf.wait(flight)
                     broken += list(flight.values())
                     flight.clear()
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool.shutdown(wait=False, cancel_futures=True)
                     for t in broken:
                         record = self._lost(runner, t, deaths)
                         if record is None:
@@ -208,8 +208,8 @@ class Processes(_Pool):
                         else:
                             yield "finished", record
                     pool = self._new_pool()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # idle workers exit on their own; the run need not wait for JAX to tear down
+            pool.shutdown(wait=False, cancel_futures=True)
         return held
 
 

@@ -32,8 +32,14 @@ os.environ["RECBENCH_TEST_MAIN_PID"] = str(os.getpid())  # the plugin never kill
 
 
 @pytest.fixture(scope="module")
-def reg() -> Registry:
-    return Registry.build(load_plugins(paths=(PLUGIN,), allow=set()))
+def reg(tmp_path_factory) -> Registry:
+    # A persistent XLA cache, handed to the workers: they load what the first run compiled.
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield Registry.build(load_plugins(paths=(PLUGIN,), allow=set()))
+    jax.config.update("jax_compilation_cache_dir", None)
 
 
 @pytest.fixture(scope="module")
