@@ -85,19 +85,20 @@ class _Executor:
     def __init__(self, config: ExecutorConfig | None = None):
         self.config = config or ExecutorConfig()
 
-    def run(self, runner: Any, todo: list[PlannedTrial]) -> Iterator[Event]:
-        with self._session(runner):
-            held: list[PlannedTrial] = []
-            while todo or held:
-                if todo:
-                    held += yield from self._pass(runner, todo)
-                if held:
-                    yield "started", f"waiting for {len(held)} trial(s) another run is running"
-                todo, held = _wait_some_free(runner, held)
-
     @contextlib.contextmanager
-    def _session(self, runner: Any) -> Iterator[None]:
+    def session(self) -> Iterator[None]:
+        """Workers started or joined (the runner enters it before loading any data, so an
+        unreachable scheduler fails in seconds); released at the end."""
         yield
+
+    def run(self, runner: Any, todo: list[PlannedTrial]) -> Iterator[Event]:
+        held: list[PlannedTrial] = []
+        while todo or held:
+            if todo:
+                held += yield from self._pass(runner, todo)
+            if held:
+                yield "started", f"waiting for {len(held)} trial(s) another run is running"
+            todo, held = _wait_some_free(runner, held)
 
     def _pass(self, runner: Any, todo: list[PlannedTrial]
               ) -> Iterator[Event]:  # returns the trials held elsewhere
@@ -217,7 +218,7 @@ class Dask(_Pool):
     """Dask distributed: a ``LocalCluster`` on 127.0.0.1, or the cluster at ``scheduler``."""
 
     @contextlib.contextmanager
-    def _session(self, runner: Any) -> Iterator[None]:
+    def session(self) -> Iterator[None]:
         nanny = logging.getLogger("distributed.nanny")
         nanny.addFilter(_quiet_shutdown)
         self.client = connect(self.config)
