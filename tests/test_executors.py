@@ -195,3 +195,11 @@ def test_a_stale_claim_is_taken_over_as_the_next_attempt_and_a_live_one_is_left(
 def test_executor_options_are_checked_up_front(options, message):
     with pytest.raises(ConfigError, match=message):
         ExecutorConfig(**options)
+
+
+def test_plugins_registered_in_process_cannot_go_to_workers(tmp_path):
+    import executor_plugin
+
+    reg = Registry.build(load_plugins(allow=set(), objects=(executor_plugin,)))
+    with pytest.raises(ConfigError, match="registered in this process.*--plugin FILE"):
+        run(tmp_path, experiment({}), reg, kind="processes", workers=1)
