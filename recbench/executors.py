@@ -85,19 +85,20 @@ class _Executor:
     def __init__(self, config: ExecutorConfig | None = None):
         self.config = config or ExecutorConfig()
 
-    def run(self, runner: Any, todo: list[PlannedTrial]) -> Iterator[Event]:
-        with self._session(runner):
-            held: list[PlannedTrial] = []
-            while todo or held:
-                if todo:
-                    held += yield from self._pass(runner, todo)
-                if held:
-                    yield "started", f"waiting for {len(held)} trial(s) another run is running"
-                todo, held = _wait_some_free(runner, held)
-
     @contextlib.contextmanager
-    def _session(self, runner: Any) -> Iterator[None]:
+    def session(self) -> Iterator[None]:
+        """Workers started or joined (the runner enters it before loading any data, so an
+        unreachable scheduler fails in seconds); released at the end."""
         yield
+
+    def run(self, runner: Any, todo: list[PlannedTrial]) -> Iterator[Event]:
+        held: list[PlannedTrial] = []
+        while todo or held:
+            if todo:
+                held += yield from self._pass(runner, todo)
+            if held:
+                yield "started", f"waiting for {len(held)} trial(s) another run is running"
+            todo, held = _wait_some_free(runner, held)
 
     def _pass(self, runner: Any, todo: list[PlannedTrial]
               ) -> Iterator[Event]:  # returns the trials held elsewhere
@@ -200,7 +201,7 @@ class Processes(_Pool):
                     cf.wait(flight)
                     broken += list(flight.values())
                     flight.clear()
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool.shutdown(wait=False, cancel_futures=True)
                     for t in broken:
                         record = self._lost(runner, t, deaths)
                         if record is None:
@@ -208,8 +209,8 @@ class Processes(_Pool):
                         else:
                             yield "finished", record
                     pool = self._new_pool()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # idle workers exit on their own; the run need not wait for JAX to tear down
+            pool.shutdown(wait=False, cancel_futures=True)
         return held
 
 
@@ -217,7 +218,7 @@ class Dask(_Pool):
     """Dask distributed: a ``LocalCluster`` on 127.0.0.1, or the cluster at ``scheduler``."""
 
     @contextlib.contextmanager
-    def _session(self, runner: Any) -> Iterator[None]:
+    def session(self) -> Iterator[None]:
         nanny = logging.getLogger("distributed.nanny")
         nanny.addFilter(_quiet_shutdown)
         self.client = connect(self.config)

@@ -355,20 +355,22 @@ class Runner:
         ``on_trial`` here, in this process, whichever executor ran it."""
         from .executors import Serial  # the executors drive this runner
 
-        prepared = self.prepare()
-        trials = [t for *_, planned in prepared for t in planned]
-        self._call_hook("run_started", experiment=self.experiment, trials=trials)
-        todo = [t for t in trials if not t.stored]
-        done = len(trials) - len(todo)
-        if not todo:
-            self._held = None  # all stored: the data kept from the checks is not needed
-        for event, item in (executor or Serial()).run(self, todo):
-            if event == "started":
-                self.progress(done, len(trials), item)
-                continue
-            done += 1
-            self._call_hook("trial_finished", record=item)
-            self.on_trial(item, done, len(trials))
+        executor = executor or Serial()
+        with executor.session():
+            prepared = self.prepare()
+            trials = [t for *_, planned in prepared for t in planned]
+            self._call_hook("run_started", experiment=self.experiment, trials=trials)
+            todo = [t for t in trials if not t.stored]
+            done = len(trials) - len(todo)
+            if not todo:
+                self._held = None  # all stored: the data kept from the checks is not needed
+            for event, item in executor.run(self, todo):
+                if event == "started":
+                    self.progress(done, len(trials), item)
+                    continue
+                done += 1
+                self._call_hook("trial_finished", record=item)
+                self.on_trial(item, done, len(trials))
         self._held, self._split = None, None  # one dataset in memory at a time, none after
         self.progress(done, len(trials), "done")
         records = [self._stored_record(t) for t in trials]

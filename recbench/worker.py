@@ -97,11 +97,13 @@ def init_process(threads: int, slots: Any) -> None:
 
 
 _runners: dict[str, Any] = {}
+_registries: dict[tuple, Any] = {}
 
 
 def runner_for(job: Job) -> Any:
     """This process's runner for ``job`` (built once: validation, plugin loading)."""
     if job.token not in _runners:
+        from . import provenance
         from .plugins import load_plugins
         from .registry import Registry
         from .runner import Runner
@@ -112,9 +114,14 @@ def runner_for(job: Job) -> Any:
         if job.compilation_cache:
             jax.config.update("jax_compilation_cache_dir", job.compilation_cache)
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-        registry = Registry.build(load_plugins(paths=job.plugin_paths,
-                                               allow=set(job.plugins_allowed)))
-        _runners[job.token] = Runner(job.experiment, registry, job.options)
+        # Plugins load once per process (seconds): again only when a plugin file changed.
+        plugins = (job.plugin_paths, job.plugins_allowed,
+                   tuple(provenance.file_code(p) for p in job.plugin_paths))
+        if plugins not in _registries:
+            _registries.clear()
+            _registries[plugins] = Registry.build(load_plugins(paths=job.plugin_paths,
+                                                               allow=set(job.plugins_allowed)))
+        _runners[job.token] = Runner(job.experiment, _registries[plugins], job.options)
     return _runners[job.token]
 
 

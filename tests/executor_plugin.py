@@ -68,10 +68,12 @@ class FlakyModel:
                 time.sleep(0.2)  # mid-trial: the claim is written, the record is not
                 _die()
         hog = []
-        for _ in range(c.hog_mb // 50):  # gradually, so the worker's memory monitor sees it
-            hog.append(np.ones(50 << 17))  # 50 MiB of float64, touched
-            time.sleep(0.02)
+        for _ in range(c.hog_mb // 100):  # in steps, so the worker's memory monitor sees it grow
+            hog.append(np.empty(100 << 20, np.uint8))
+            hog[-1][::4096] = 1  # one byte per page: resident, at little CPU
+            time.sleep(0.01)
         if c.hog_mb and os.environ.get("RECBENCH_TEST_MAIN_PID") != str(os.getpid()):
+            time.sleep(5)  # the monitor's next look
             _die()  # the limit did not stop it: die anyway, as the OS would
         time.sleep(c.sleep_s)
         return FlakyFitted(jnp.asarray(train.item_counts, jnp.float32))

@@ -1,5 +1,5 @@
-"""Executors and faults: a process pool and Dask (a LocalCluster on 127.0.0.1, shared by the
-module) give the serial leaderboard; a worker SIGKILLed mid-trial is retried; a trial past its
+"""Executors and faults: a process pool and Dask (a LocalCluster on 127.0.0.1) give the serial
+leaderboard; a worker SIGKILLed mid-trial is retried; a trial past its
 worker's memory fails naming it while the grid goes on; an unreachable scheduler, a full disk and
 two runs on one results directory end cleanly. The misbehaving model is tests/executor_plugin.py.
 """
@@ -20,6 +20,7 @@ from recbench import fileio
 from recbench.claims import Claims
 from recbench.cli.main import main
 from recbench.config import Experiment, from_mapping
+from recbench.errors import ConfigError
 from recbench.executors import ExecutorConfig, make_executor
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
@@ -32,13 +33,19 @@ os.environ["RECBENCH_TEST_MAIN_PID"] = str(os.getpid())  # the plugin never kill
 
 
 @pytest.fixture(scope="module")
-def reg() -> Registry:
-    return Registry.build(load_plugins(paths=(PLUGIN,), allow=set()))
+def reg(tmp_path_factory) -> Registry:
+    # A persistent XLA cache, handed to the workers: they load what the first run compiled.
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield Registry.build(load_plugins(paths=(PLUGIN,), allow=set()))
+    jax.config.update("jax_compilation_cache_dir", None)
 
 
 @pytest.fixture(scope="module")
 def scheduler():
-    """One LocalCluster for the module (2 workers, 1.5 GB each), reporting a death at once."""
+    """A LocalCluster (2 workers, 1.5 GB each) reporting a worker's death at once."""
     dask = pytest.importorskip("dask")
     from distributed import LocalCluster
 
@@ -71,31 +78,34 @@ def board(records) -> dict:
     return {(r["model"], r["seed"]): r.get("metrics", r["status"]) for r in records}
 
 
-def test_processes_and_dask_match_serial_with_a_worker_killed_mid_trial(tmp_path, reg,
-                                                                       scheduler):
+def killed_once_matches_serial(tmp_path: Path, reg: Registry, name: str, **executor) -> None:
+    """The grid on ``executor`` gives the serial leaderboard although the first flaky trial to
+    start kills its worker (SIGKILL mid-fit): that trial is retried as attempt 2."""
     serial = run(tmp_path / "serial", experiment({"say": "hello"}), reg)
     assert {r["status"] for r in serial} == {"ok"}
     log = (tmp_path / "serial" / serial[1]["log"]).read_text()
     assert "attempt 1 of 3" in log and "hello" in log
-    for name, options in [("processes", {"kind": "processes", "workers": 2}),
-                          ("dask", {"kind": "dask", "scheduler": scheduler})]:
-        # The first flaky trial to start kills its worker (SIGKILL mid-fit); its retry runs.
-        exp = experiment({"say": "hello", "deaths": 1,
-                          "marker_dir": str(tmp_path / f"{name}-deaths")})
-        records = run(tmp_path / name, exp, reg, **options)
-        assert board(records) == board(serial), name
-        flaky = [r for r in records if r["model"] == "flaky 0"]
-        assert sorted(r["attempt"] for r in flaky) == [1, 2], name
-        retried = next(r for r in flaky if r["attempt"] == 2)
-        log = (tmp_path / name / retried["log"]).read_text()
-        assert log.count("--- ") == 2 and "attempt 2 of 3" in log, log
-        assert not list((tmp_path / name / "claims").glob("*.claim"))
+    exp = experiment({"say": "hello", "deaths": 1, "marker_dir": str(tmp_path / "deaths")})
+    records = run(tmp_path / name, exp, reg, **executor)
+    assert board(records) == board(serial)
+    flaky = [r for r in records if r["model"] == "flaky 0"]
+    assert sorted(r["attempt"] for r in flaky) == [1, 2]
+    retried = next(r for r in flaky if r["attempt"] == 2)
+    log = (tmp_path / name / retried["log"]).read_text()
+    assert log.count("--- ") == 2 and "attempt 2 of 3" in log, log
+    assert not list((tmp_path / name / "claims").glob("*.claim"))
 
 
-def test_a_trial_past_its_workers_memory_fails_naming_it_and_the_grid_goes_on(tmp_path, reg,
-                                                                             scheduler):
-    exp = experiment({"hog_mb": 2500}, seeds=(0,))
-    records = run(tmp_path / "r", exp, reg, attempts=1, kind="dask", scheduler=scheduler)
+def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, reg):
+    killed_once_matches_serial(tmp_path, reg, "processes", kind="processes", workers=2)
+
+
+def test_dask_matches_serial_with_a_worker_killed_and_fails_a_trial_past_its_memory(
+        tmp_path, reg, scheduler):
+    # One test for both, so that one LocalCluster serves them under pytest-xdist too.
+    killed_once_matches_serial(tmp_path, reg, "dask", kind="dask", scheduler=scheduler)
+    exp = experiment({"hog_mb": 2500}, seeds=(0,))  # past the workers' 1.5 GB
+    records = run(tmp_path / "hog", exp, reg, attempts=1, kind="dask", scheduler=scheduler)
     by_model = {(r["model"], r["seed"]): r for r in records}
     assert by_model["most-popular", 0]["status"] == "ok"
     failed = by_model["flaky 0", 0]
@@ -174,3 +184,22 @@ def test_a_stale_claim_is_taken_over_as_the_next_attempt_and_a_live_one_is_left(
     assert claims.holder("k") is not None  # another host's claim with a fresh heartbeat
     os.utime(second.path, (time.time() - 120, time.time() - 120))
     assert claims.holder("k") is None  # its heartbeat stopped past the lease
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"kind": "processes", "scheduler": "tcp://127.0.0.1:8786"}, "use it with --executor dask"),
+    ({"kind": "dask", "scheduler": "127.0.0.1:8786"}, "an address like tcp://"),
+    ({"kind": "processes", "memory_limit": "2GB"}, "local Dask cluster"),
+    ({"kind": "dask", "workers": 0}, "positive integer"),
+    ({"kind": "threads"}, "serial, processes or dask")])
+def test_executor_options_are_checked_up_front(options, message):
+    with pytest.raises(ConfigError, match=message):
+        ExecutorConfig(**options)
+
+
+def test_plugins_registered_in_process_cannot_go_to_workers(tmp_path):
+    import executor_plugin
+
+    reg = Registry.build(load_plugins(allow=set(), objects=(executor_plugin,)))
+    with pytest.raises(ConfigError, match="registered in this process.*--plugin FILE"):
+        run(tmp_path, experiment({}), reg, kind="processes", workers=1)
