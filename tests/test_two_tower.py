@@ -3,8 +3,6 @@ bad input refused before training. (The contract kit runs in test_model_contract
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
@@ -18,8 +16,8 @@ from recbench_builtin.models.hybrid.text import OOV, PAD, tokenize
 from recbench_builtin.models.hybrid.two_tower import TwoTower, TwoTowerConfig
 
 # One small program shape for every fit here: compilation dominates these tests.
-SMALL = TwoTowerConfig(factors=16, embed_dim=8, filters=16, epochs=15, batch_size=64,
-                       learning_rate=0.02, text_min_df=1)
+SMALL = TwoTowerConfig(factors=16, embed_dim=8, filters=16, epochs=8, batch_size=64,
+                       learning_rate=0.05, text_min_df=1)
 N_WARM, N_COLD, N_USERS = 48, 12, 40
 BUILTIN = Registry.build(load_plugins(allow=set()))
 
@@ -75,13 +73,6 @@ def test_text_cnn_carries_the_signal_to_cold_items():
     knn = spec.factory(spec.config(), ctx).fit(train, key=jax.random.key(0))
     knn_cold = np.asarray(knn.score(_batch(train, np.arange(N_USERS, dtype=np.int32))))
     assert np.ptp(knn_cold[:, N_WARM:], axis=1).max() == 0
-
-
-def test_without_the_text_cnn_cold_items_are_indistinguishable():
-    train, ctx, *_ = text_signal_data()
-    scores = cold_scores(TwoTower(dataclasses.replace(SMALL, vocab_size=0), ctx),
-                         train)
-    assert np.ptp(scores, axis=1).max() < 1e-6
 
 
 def test_token_table_pads_marks_unknown_words_and_fits_the_longest_text():

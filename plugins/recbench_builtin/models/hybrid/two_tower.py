@@ -92,7 +92,9 @@ class TwoTowerConfig(FeatureOptions):
         "help": "an identity embedding per user in the user tower"})
     logq: bool = field(default=True, metadata={
         "help": "logQ correction of the in-batch softmax for popularity-biased negatives"})
-    temperature: float = field(default=0.1, metadata={"range": (0.0, None)})
+    # 0.2 over 0.1: validation NDCG@10 0.266 against 0.216 on the ML-100K 8:1:1 split of seed 0
+    # (the validation part only); 0.1 overfitted after 4 epochs.
+    temperature: float = field(default=0.2, metadata={"range": (0.0, None)})
     epochs: int = field(default=40, metadata={"range": (1, None)})
     batch_size: int = field(default=2048, metadata={
         "range": (2, None), "help": "rows per step; every other row's item is a negative"})
