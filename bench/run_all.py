@@ -41,7 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("eval", "scale", "models", "run", "executors")
+SECTIONS = ("scale", "eval", "models", "run", "executors")
 
 
 @dataclasses.dataclass
@@ -132,10 +132,13 @@ def section_scale(args) -> list[Row]:
         out = Path(tmp) / "scale.json"
         proc, wall, peak = timed_child([sys.executable, str(HERE / "bench_scale.py"), "--json",
                                         str(out)], args.scale_timeout)
-        if proc is None or proc.returncode != 0 or not out.exists():
-            why = "timed out" if proc is None else (proc.stderr.strip().splitlines() or ["?"])[-1]
-            return [Row("scale", "ML-20M size", f"not measured: {why}", load=f"{before:.1f}")]
-        r = json.loads(out.read_text())
+        failed = None
+        if proc is None or proc.returncode != 0:
+            failed = (f"timed out after {args.scale_timeout:.0f} s" if proc is None else
+                      (proc.stderr.strip().splitlines() or ["?"])[-1][:160])
+        if not out.exists():
+            return [Row("scale", "ML-20M size", f"not measured: {failed}", load=f"{before:.1f}")]
+        r = json.loads(out.read_text())  # the sections finished before any failure
     load = f"{r['load']['start']:.1f} -> {r['load']['end']:.1f}"
     d, rows = r["data"], []
     rows.append(Row("scale", f"synthetic ML-20M data: {d['users']:,} x {d['items']:,}, "
@@ -144,7 +147,8 @@ def section_scale(args) -> list[Row]:
                     load=load))
     if "bpr" in r:
         b = r["bpr"]
-        rows.append(Row("scale", f"bpr at ML-20M size, {b['epochs']} epochs",
+        rows.append(Row("scale", f"bpr at ML-20M size, {b['epochs']} epochs, batch "
+                                 f"{b['batch_size']:,}",
                         f"{b['epoch_s']:.2f} s per epoch ({b['fit_s']:.1f} s fit)",
                         compile_s=_fmt(b["compile_s"], 2), peak_mb=f"{b['peak_rss_mb']:.0f}",
                         load=load, note=_device_note(b)))
@@ -165,7 +169,9 @@ def section_scale(args) -> list[Row]:
                         note=f"factored weights {a['weights_mb']:.0f} MiB (exact EASE: "
                              f"{d['items'] ** 2 * 4 / 2**30:.1f} GiB per n_items^2 matrix)"))
     rows.append(Row("scale", "ML-20M child process", f"{wall:.0f} s wall",
-                    peak_mb=_fmt(peak, 0), load=load))
+                    peak_mb=_fmt(peak, 0), load=load,
+                    note=f"stopped: {failed}; sections not listed were not reached" if failed
+                    else "every section finished"))
     return rows
 
 
