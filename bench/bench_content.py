@@ -11,11 +11,13 @@ descriptions drawn from a 5,000-word vocabulary (TF-IDF keeps the 1,000 most fre
   row normalisation, then per block of 256 users ``P @ F.T``, seen items set to -inf and
   ``np.argpartition`` top-10; the encoding itself is not in the floor (it is shared work);
 - lightfm: one epoch over the ~0.8M training interactions (WARP-style, 16 negatives), and
-  fm / deepfm (BPR, the genre + text attribute field), each after compilation (``epoch_s`` of
-  a 3-epoch fit without validation: the median epoch after the first).
+  fm / deepfm (BPR, the genre + text attribute field), and two-tower (the genre attributes and
+  the descriptions through the text CNN, in-batch softmax), each after compilation (``epoch_s``
+  of a 3-epoch fit without validation: the median epoch after the first); for two-tower also
+  the multiply-adds of a step by part and the epoch time they take at numpy's BLAS speed.
 
 Goals (issue 9): content-knn profile building + full-ranking evaluation <= 1 s after
-compilation; an FM/DeepFM epoch over 1M interactions <= 2 s.
+compilation; an FM/DeepFM epoch over 1M interactions <= 2 s, a two-tower epoch <= 5 s.
 
     python bench/bench_content.py [--repeats 3]
 """
@@ -104,7 +106,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=3706)
     parser.add_argument("--mean-train", type=float, default=132.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--hybrids", nargs="*", default=["lightfm", "fm", "deepfm"],
+    parser.add_argument("--hybrids", nargs="*", default=["lightfm", "fm", "deepfm", "two-tower"],
                         help="hybrid models whose epoch to time (none: only content-knn)")
     parser.add_argument("--skip-knn", action="store_true")
     args = parser.parse_args()
@@ -135,7 +137,9 @@ def main() -> None:
     if args.hybrids:
         from recbench_builtin.models.hybrid.fm import FM, DeepFMConfig, FMConfig
         from recbench_builtin.models.hybrid.lightfm import LightFM, LightFMConfig
+        from recbench_builtin.models.hybrid.two_tower import TwoTower, TwoTowerConfig
         makers = {"lightfm": lambda: LightFM(LightFMConfig(epochs=3), ctx),
+                  "two-tower": lambda: TwoTower(TwoTowerConfig(epochs=3), ctx),
                   "fm": lambda: FM(FMConfig(epochs=3), ctx, "fm"),
                   "deepfm": lambda: FM(DeepFMConfig(epochs=3), ctx, "deepfm")}
         for name, make in ((n, makers[n]) for n in args.hybrids):
@@ -145,6 +149,30 @@ def main() -> None:
             print(f"{name}: 3 epochs over {len(train)} interactions, fit {total:.2f} s (with "
                   f"compilation), epoch_s {fitted.fit_info['epoch_s']:.3f} s; "
                   f"load {os.getloadavg()[0]:.2f}")
+            if name == "two-tower":
+                two_tower_floor(fitted.fit_info, TwoTowerConfig(), len(train), ctx.n_items)
+
+
+def two_tower_floor(info: dict, cfg, n_rows: int, n_items: int) -> None:
+    """Where a two-tower epoch goes: the multiply-adds of one step (forward; the backward pass is
+    about twice that), and the epoch time they would take at the speed numpy's BLAS multiplies a
+    [batch x items] by [items x factors] matrix in this run (the floor)."""
+    b, k, width = cfg.batch_size, cfg.factors, cfg.max_tokens
+    parts = {"item tower CNN": n_items * width * cfg.kernel * cfg.embed_dim * cfg.filters,
+             "item tower projection": n_items * (info["item_attributes"] + cfg.filters) * k,
+             "history mean (matrix product)": b * (n_items + 1) * k,
+             "in-batch logits": b * b * k, "user projection": b * k * k}
+    steps = -(-n_rows // b)
+    total = 3 * sum(parts.values()) * steps  # forward + backward
+    rng = np.random.default_rng(0)
+    x, y = rng.random((b, n_items), np.float32), rng.random((n_items, k), np.float32)
+    _, _, best = timed(lambda: x @ y, 5)
+    rate = b * n_items * k / best
+    print("  two-tower multiply-adds per step (forward): " + ", ".join(
+        f"{n} {v / 1e6:.0f}M" for n, v in parts.items()))
+    print(f"  {steps} steps, {total / 1e9:.1f} G multiply-adds an epoch (x3 for the backward "
+          f"pass); numpy BLAS here {rate / 1e9:.1f} G/s: floor {total / rate:.2f} s an epoch, "
+          f"measured {info['epoch_s']:.2f} s")
 
 
 if __name__ == "__main__":

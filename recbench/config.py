@@ -133,10 +133,17 @@ class Component:
     name: str
     config: dict[str, Any] = field(default_factory=dict)
     label: str = ""  # shown in leaderboards; defaults to name
+    # Models only: a grid of settings chosen on validation data per trial (protocol.tuning), e.g.
+    # {l2 = [100.0, 250.0]}; every combination is tried on top of ``config``.
+    search: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Plain JSON types only (tuples become lists), so a config equals its round trip.
         object.__setattr__(self, "config", json.loads(canonical_json(self.config)))
+        object.__setattr__(self, "search", json.loads(canonical_json(self.search)))
+        for k, values in self.search.items():
+            check(isinstance(values, list) and len(values) > 0,
+                  f"search.{k} must be a non-empty list of values, got {values!r}")
 
     @property
     def display(self) -> str:
@@ -154,6 +161,26 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         check(self.user_core >= 0 and self.item_core >= 0, "k-core sizes must be >= 0")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How a model's setting is chosen on validation data before its one test score.
+
+    Active for a model with a ``search`` grid, or when ``split`` or ``refit`` is set: every setting
+    of the grid is fitted on the training part (early stopping on the validation part where the
+    model does it) and scored on the validation part; the best one is tested.
+    """
+
+    # The validation part: None = the split's own; a splitter (e.g. ratio with ratios = [0.9, 0.1])
+    # = applied to the training part of a split that has none, its test part the validation part.
+    split: Component | None = None
+    # The validation metric that chooses, as the leaderboard names it ("ndcg@10", "rmse");
+    # "" = the protocol's first metric at its first K.
+    metric: str = ""
+    # Refit the chosen setting on the whole training part (training + validation), for the epoch
+    # count early stopping chose (``fit_info.best_epoch``) where the model has ``epochs``.
+    refit: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +207,7 @@ class Protocol:
     # held-out cold items (items of the test part that have no training interaction), as a
     # cold-start evaluation ranks new products among themselves. Recorded with every trial.
     candidates: Literal["all", "cold"] = "all"
+    tuning: Tuning = field(default_factory=Tuning)
 
     def __post_init__(self) -> None:
         check(len(set(self.folds)) == len(self.folds) and all(f >= 0 for f in self.folds),

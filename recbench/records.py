@@ -25,6 +25,7 @@ class DatasetIdentity(TypedDict):
 class ModelIdentity(TypedDict):
     name: str
     config: dict[str, Any]
+    search: NotRequired[dict[str, list[Any]]]
 
 
 class TrialIdentity(TypedDict):
@@ -97,6 +98,35 @@ class SavedModel(TypedDict):
     error: NotRequired[str]
 
 
+class TriedSetting(TypedDict):
+    config: dict[str, Any]
+    score: float | None  # None: the fit failed (error) or the validation value was NaN
+    fit_s: float
+    best_epoch: NotRequired[int]
+    error: NotRequired[str]
+
+
+class TuningRecord(TypedDict):
+    """What ``protocol.tuning`` tried on the validation part and chose (see recbench.tuning)."""
+
+    metric: str
+    refit: bool
+    tried: list[TriedSetting]
+    chosen: dict[str, Any]
+    validation: str | dict[str, Any]
+    refit_epochs: NotRequired[int]
+
+
+class RetryPolicyRecord(TypedDict):
+    attempts: int
+    backoff_s: float
+
+
+class Worker(TypedDict):
+    host: str
+    pid: int
+
+
 class TrialRecord(TypedDict):
     key: str
     dataset: str
@@ -118,10 +148,15 @@ class TrialRecord(TypedDict):
     fit_info: NotRequired[dict[str, FitInfoValue]]
     files: NotRequired[Files]
     saved_model: NotRequired[SavedModel]
+    tuning: NotRequired[TuningRecord]
     stage: NotRequired[str]
     error: NotRequired[str]
     traceback: NotRequired[str]
     reason: NotRequired[str]
+    attempt: NotRequired[int]
+    retry_policy: NotRequired[RetryPolicyRecord]
+    worker: NotRequired[Worker]
+    log: NotRequired[str]
 
 
 # Keys an "ok" record always has, beyond the ones every record has.
@@ -210,6 +245,10 @@ def _value_problems(value: Any, tp: Any, where: str) -> list[str]:
             return [f"{where}: expected a dict, got {type(value).__name__}"]
         return [p for k, v in value.items() for p in
                 _value_problems(k, args[0], f"{where}[key]") + _value_problems(v, args[1], f"{where}[{k!r}]")]
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {type(value).__name__}"]
+        return [p for i, v in enumerate(value) for p in _value_problems(v, args[0], f"{where}[{i}]")]
     if tp is type(None):
         return [] if value is None else [f"{where}: expected null, got {value!r}"]
     if tp is float:

@@ -22,7 +22,7 @@ import contextlib
 import json
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,8 +30,9 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from . import __version__, datacache, modelstate, preprocess, provenance
-from .config import Component, Experiment, config_hash, from_mapping, to_dict
+from . import __version__, datacache, modelstate, preprocess, provenance, triallog, tuning
+from .claims import Claim, Claims
+from .config import Component, Experiment, Tuning, check, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
 from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_label
@@ -47,6 +48,29 @@ from .timing import CompileClock
 TrialCallback = Callable[[TrialRecord, int, int], None]
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """What happens to a trial whose process dies (SIGKILL, out of memory, a crash in native code):
+    it runs again, up to ``attempts`` times in all, attempt ``n`` after ``backoff_s * 2**(n-2)``
+    seconds; then it is stored as failed with the reason. An exception inside a trial is not
+    retried (it would fail again): it is stored as failed at once, and the next run retries it."""
+
+    attempts: int = 3
+    backoff_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.attempts, int) and 1 <= self.attempts <= 100,
+              f"retry attempts must be an integer in 1..100, got {self.attempts!r}")
+        check(0 <= self.backoff_s <= 3600,
+              f"retry backoff must be 0..3600 seconds, got {self.backoff_s!r}")
+
+    def delay_s(self, attempt: int) -> float:
+        return 0.0 if attempt <= 1 else self.backoff_s * 2 ** (attempt - 2)
+
+    def as_record(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "backoff_s": self.backoff_s}
+
+
 @dataclass
 class RunOptions:
     results_dir: Path
@@ -59,6 +83,10 @@ class RunOptions:
     # Save each fitted model's state next to its trial record (models/), so the trial can serve
     # recommendations (`recbench recommend`) or be re-evaluated without retraining.
     save_models: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Whether a trial's output also reaches this process's stdout/stderr (in-process runs) or only
+    # its log file (worker processes, whose output would garble the coordinator's terminal).
+    echo_trial_output: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +97,8 @@ class Resolved:
     spec: Any
     config: Any
     where: str  # the experiment key, for error messages
+    # Models: the validated config of every setting of the component's search grid.
+    candidates: tuple[Any, ...] = ()
 
     @property
     def name(self) -> str:
@@ -79,15 +109,23 @@ class Resolved:
         return self.component.display
 
     def identity(self) -> dict[str, Any]:
-        """Name and config: what determines results (the label is only shown)."""
-        return {"name": self.name, "config": to_dict(self.config)}
+        """Name and config (and search grid): what determines results (the label is only
+        shown). Without a grid the key is what it always was."""
+        ident = {"name": self.name, "config": to_dict(self.config)}
+        return {**ident, "search": self.component.search} if self.component.search else ident
 
 
 def resolve(registry: Registry, kind: str, component: Component, where: str) -> Resolved:
     """(spec, validated config) for a component; errors name the experiment key."""
     spec = registry.spec(kind, component.name)
-    return Resolved(component, spec, from_mapping(spec.config, component.config,
-                                                   where=f"{where}.config"), where)
+    config = from_mapping(spec.config, component.config, where=f"{where}.config")
+    if not component.search:
+        return Resolved(component, spec, config, where)
+    if kind != "model":
+        raise ConfigError(f"{where}.search: only models take a search grid")
+    candidates = tuple(from_mapping(spec.config, c, where=f"{where}.search")
+                       for c in tuning.grid(component))
+    return Resolved(component, spec, config, where, candidates)
 
 
 @dataclass(frozen=True)
@@ -99,6 +137,8 @@ class Plan:
     splitter: Resolved
     metrics: tuple[MetricSpec, ...]
     fold_splitters: dict[int, Resolved] = field(default_factory=dict)  # protocol.folds
+    tuning_splitter: Resolved | None = None  # protocol.tuning.split
+    tuning_metric: tuple[str, bool] = ("", True)  # (label, higher is better) that chooses
 
     def splitter_for(self, fold: int | None) -> Resolved:
         return self.splitter if fold is None else self.fold_splitters[fold]
@@ -140,7 +180,22 @@ def validate(experiment: Experiment, registry: Registry) -> Plan:
         if spec.task != p.task:
             raise ConfigError(f"protocol.metrics: {spec.name!r} is a {spec.task} metric but the "
                               f"protocol's task is {p.task!r}")
-    return Plan(datasets, models, splitter, metrics, fold_splitters)
+    t = p.tuning
+    tuning_splitter = None if t.split is None else resolve(registry, "splitter", t.split,
+                                                           "protocol.tuning.split")
+    if tuning_splitter is not None and tuning_splitter.spec.takes_dataset:
+        raise ConfigError(f"protocol.tuning.split: splitter {t.split.name!r} reads the whole "
+                          "dataset, so its parts could hold test interactions; use one that "
+                          "splits the training part (ratio, leave-last-out, temporal, kfold)")
+    tuning_metric = tuning.chosen_metric(t, metric_labels(metrics, p))
+    return Plan(datasets, models, splitter, metrics, fold_splitters, tuning_splitter,
+                tuning_metric)
+
+
+def metric_labels(metrics: tuple[MetricSpec, ...] | list[MetricSpec], p: Any) -> dict[str, bool]:
+    """Every metric label the protocol computes ("ndcg@10", "rmse") -> higher is better."""
+    return {metric_label(m, k): m.higher_is_better for m in metrics
+            for k in (p.ks if m.uses_k and p.task == "ranking" else (None,))}
 
 
 def open_dataset(spec: Any, cfg: Any, ctx: LoadContext) -> Dataset:
@@ -175,6 +230,8 @@ class Runner:
         self.on_trial = on_trial or (lambda record, done, total: None)
         self.hook_errors: list[str] = []
         self._held: tuple[Resolved, Dataset] | None = None  # the dataset loaded last, kept for the run
+        self._split: tuple[tuple[str, int, int | None], Split | Exception] | None = None
+        self.claims = Claims(options.results_dir)
         self.skipped: list[str] = []  # (dataset, model) pairs left out, with the reason
         self.core_code = provenance.core_code()
 
@@ -236,8 +293,10 @@ class Runner:
             "dataset": {**d.identity(), "checksum": checksum},  # type: ignore[typeddict-item]
             # Without the folds list: a trial's own fold is below, so adding folds reuses trials.
             # Without candidates when "all" (the default), so keys stay what they were before it.
+            # Without tuning when it is the default (off), for the same reason.
             "protocol": {k: v for k, v in to_dict(p).items()
-                         if k != "folds" and not (k == "candidates" and v == "all")},
+                         if k != "folds" and not (k == "candidates" and v == "all")
+                         and not (k == "tuning" and v == to_dict(Tuning()))},
             "model": m.identity(),  # type: ignore[typeddict-item]
             "seed": seed,
             "recbench": __version__,
@@ -290,57 +349,96 @@ class Runner:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> list[TrialRecord]:
-        prepared = self.prepare()
-        trials = [t for *_, planned in prepared for t in planned]
-        self._call_hook("run_started", experiment=self.experiment, trials=trials)
-        done = sum(t.stored for t in trials)
-        with jax.default_device(self.device):
-            for d, models, planned in prepared:
-                todo = [t for t in planned if not t.stored]
-                if not todo:
-                    self._held = None  # all stored: the data kept from the checks is not needed
+    def run(self, executor: Any = None) -> list[TrialRecord]:
+        """Plan, then run the trials not yet stored on ``executor`` (in this process when None:
+        :class:`recbench.executors.Serial`); every finished trial reaches the hooks and
+        ``on_trial`` here, in this process, whichever executor ran it."""
+        from .executors import Serial  # the executors drive this runner
+
+        executor = executor or Serial()
+        with executor.session():
+            prepared = self.prepare()
+            trials = [t for *_, planned in prepared for t in planned]
+            self._call_hook("run_started", experiment=self.experiment, trials=trials)
+            todo = [t for t in trials if not t.stored]
+            done = len(trials) - len(todo)
+            if not todo:
+                self._held = None  # all stored: the data kept from the checks is not needed
+            for event, item in executor.run(self, todo):
+                if event == "started":
+                    self.progress(done, len(trials), item)
                     continue
-                ds = self._dataset(d)
-                for seed, fold in self.replicates():
-                    seed_todo = [t for t in todo if (t.seed, t.fold) == (seed, fold)]
-                    for record in self._run_seed(ds, seed, fold, models, seed_todo, done,
-                                                 len(trials)):
-                        done += 1
-                        self.on_trial(record, done, len(trials))
-                del ds  # one dataset in memory at a time
+                done += 1
+                self._call_hook("trial_finished", record=item)
+                self.on_trial(item, done, len(trials))
+        self._held, self._split = None, None  # one dataset in memory at a time, none after
         self.progress(done, len(trials), "done")
         records = [self._stored_record(t) for t in trials]
         self._call_hook("run_finished", experiment=self.experiment, records=records)
         return records
 
-    def _dataset(self, d: Resolved) -> Dataset:
-        held, self._held = self._held, None
-        if held is not None and held[0] is d:
-            return held[1]
-        del held  # not this one: released before loading
-        return self.load_dataset(d)
+    def execute(self, trial: PlannedTrial) -> TrialRecord | dict[str, Any]:
+        """Run one planned trial in this process and store it: its record, or, when another live
+        process holds the trial's claim, that holder's details (the caller asks again later).
 
-    def _run_seed(self, ds: Dataset, seed: int, fold: int | None, models: list[Resolved],
-                  todo: list[PlannedTrial], done: int, total: int) -> Iterator[TrialRecord]:
-        if not todo:
-            return
-        by_label = {m.label: m for m in models}
-        try:
-            split = self.make_split(ds, seed, fold)
-        except Exception as e:  # noqa: BLE001 - recorded on each trial of this seed
-            for t in todo:
-                record = self._store(failed_record(t, e, "splitting the data"), {}, t)
-                self._call_hook("trial_finished", record=record)
-                yield record
-            return
-        for i, t in enumerate(todo):
-            where = f"seed {seed}" + ("" if fold is None else f" fold {fold}")
-            self.progress(done + i, total, f"{t.dataset} / {t.model} / {where}")
-            record, per_user = self.run_trial(ds, split, by_label[t.model], t)
-            record = self._store(record, per_user, t)
-            self._call_hook("trial_finished", record=record)
-            yield record
+        A stale claim (its process died) is taken over as the next attempt, after the policy's
+        backoff; once ``retry.attempts`` attempts have died, the trial is stored as failed instead.
+        """
+        with contextlib.suppress(StoreError):
+            return self.store.get(trial.key)  # type: ignore[return-value]
+        claim = self.claims.claim(trial.key)
+        if not isinstance(claim, Claim):
+            return claim
+        policy = self.options.retry
+        with self.claims.beating(claim):
+            with contextlib.suppress(StoreError):  # stored between the first look and the claim
+                return self.store.get(trial.key)  # type: ignore[return-value]
+            if claim.previous is not None and claim.attempt > policy.attempts:
+                return self._store(died_record(trial, claim.previous, policy), {}, trial)
+            time.sleep(policy.delay_s(claim.attempt))
+            log = self.store.logs / f"{trial.key}.log"
+            header = (f"attempt {claim.attempt} of {policy.attempts}: {trial.dataset} / "
+                      f"{trial.model} / seed {trial.seed} on {claim.holder['host']} pid "
+                      f"{claim.holder['pid']} at {claim.holder['claimed']}")
+            with triallog.capture(log, header, echo=self.options.echo_trial_output):
+                record, per_user = self._trial(trial)
+            record.update(attempt=claim.attempt,  # type: ignore[typeddict-item]
+                          retry_policy=policy.as_record(),
+                          worker={k: claim.holder[k] for k in ("host", "pid")},
+                          log=str(log.relative_to(self.store.root)))
+            return self._store(record, per_user, trial)
+
+    def _trial(self, trial: PlannedTrial) -> tuple[TrialRecord, dict[str, np.ndarray]]:
+        """Fit and evaluate ``trial`` on its split, which is made once per (dataset, seed, fold)
+        and kept while the next trials share it (the executors hand them out in that order)."""
+        d = next(d for d in self.plan_.datasets if d.label == trial.dataset)
+        model = next(m for m in self.plan_.models if m.label == trial.model)
+        ds = self._dataset(d)
+        if self.identity(d, ds.checksum, model, trial.seed, trial.fold) != trial.identity:
+            # A worker elsewhere with other code, plugins or data: its numbers are not this key's.
+            return failed_record(trial, ConfigError(
+                f"the process running this trial (dataset {d.label!r}, model {model.label!r}) "
+                "has other code, plugins or data than the one that planned it; install the same "
+                "versions on every worker"), "checking the worker"), {}
+        where = (d.label, trial.seed, trial.fold)
+        if self._split is None or self._split[0] != where:
+            self._split = None  # release the previous split before making the next
+            try:
+                self._split = (where, self.make_split(ds, trial.seed, trial.fold))
+            except Exception as e:  # noqa: BLE001 - recorded on each trial of this seed
+                self._split = (where, e)
+        split = self._split[1]
+        if isinstance(split, Exception):
+            return failed_record(trial, split, "splitting the data"), {}
+        return self.run_trial(ds, split, model, trial)
+
+    def _dataset(self, d: Resolved) -> Dataset:
+        if self._held is not None and self._held[0] is d:
+            return self._held[1]
+        self._held, self._split = None, None  # not this one: released before loading
+        ds = self.load_dataset(d)
+        self._held = (d, ds)
+        return ds
 
     def _stored_record(self, trial: PlannedTrial) -> TrialRecord:
         with contextlib.suppress(StoreError):  # absent or damaged (then set aside): look further
@@ -365,10 +463,18 @@ class Runner:
                         (self.store.models / ours).unlink(missing_ok=True)
                     return winner  # type: ignore[return-value]
             return record
+        except OSError as e:  # a full disk, lost permissions: every next trial would fail too
+            raise StoreError(f"{trial.dataset} / {trial.model} / seed {trial.seed}: its record "
+                             f"could not be written to {self.store.root} ({e}); free space or fix "
+                             "access and run again: stored trials are kept, the run resumes"
+                             ) from None
         except Exception as e:  # noqa: BLE001 - e.g. a record that is not JSON
             failed = failed_record(trial, e, "storing the result")
             if "provenance" in record:
                 failed["provenance"] = record["provenance"]
+            for key in ("attempt", "retry_policy", "worker", "log"):
+                if key in record:
+                    failed[key] = record[key]  # type: ignore[literal-required]
             self.store.put(failed)
             return failed
 
@@ -420,10 +526,15 @@ class Runner:
         # From name and config, never the label: renaming a label changes no number.
         key = derive_key(trial.seed, "model", model.name, config_hash(model.identity()), ds.name)
         memory_scope = provenance.reset_peak_host()
-        with CompileClock() as fit_clock:
+        tuned = None
+        with CompileClock() as fit_clock:  # a tuned model's clocks include its whole search
             t0 = time.perf_counter()
-            built = model.spec.factory(model.config, ctx)
-            fitted = built.fit(split.train, valid=split.valid, key=key)
+            if tuning.is_active(p.tuning, model.component):
+                tuned = self._tune(ds, split, model, trial, ctx, key)
+                built, fitted, split = tuned.built, tuned.fitted, tuned.test_split
+            else:
+                built = model.spec.factory(model.config, ctx)
+                fitted = built.fit(split.train, valid=split.valid, key=key)
             jax.block_until_ready(getattr(fitted, "__dict__", None))
             fit_s = time.perf_counter() - t0
         extras = fit_info(fitted, f"model {model.name!r}")
@@ -438,8 +549,7 @@ class Runner:
                    "eval_steady_s": max(eval_s - eval_compile, 0.0),
                    **{k: float(result.timings[k]) for k in ("score_s", "rank_s", "metrics_s")
                       if k in result.timings}}
-        labels = {metric_label(m, k): m.higher_is_better for m in self.plan_.metrics
-                  for k in (p.ks if m.uses_k and p.task == "ranking" else (None,))}
+        labels = metric_labels(self.plan_.metrics, p)
         outcome = {"metrics": result.metrics,
                    "higher_is_better": {k: v for k, v in labels.items() if k in result.metrics},
                    "timings": timings, "counts": result.counts,
@@ -449,11 +559,36 @@ class Runner:
                               "peak_host_scope": memory_scope,
                               "peak_device_mb": provenance.peak_device_mb(self.device)},
                    "fit_info": extras}
+        if tuned is not None:
+            outcome["tuning"] = tuned.record
         if self.options.save_models:
             outcome["saved_model"] = self._save_model(built, fitted, model, trial)
         # Stored with the user ids they align with, so that paired tests can check the pairing.
         per_user = {**result.per_user, USER_IDS: result.users} if result.per_user else {}
         return outcome, per_user
+
+    def _tune(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial,
+              ctx: ModelContext, key: Any) -> tuning.Tuned:
+        """protocol.tuning for one trial: choose the setting on validation data, maybe refit."""
+        valid_split = self.tuning_split(ds, split, trial.seed)
+
+        def score(fitted: Any, on: Split) -> dict[str, float]:  # all items are candidates here
+            return self._evaluate(fitted, on, trial, ds, candidates="all").metrics
+
+        return tuning.tune(list(model.candidates or (model.config,)),
+                           lambda config: model.spec.factory(config, ctx), split, valid_split,
+                           score, self.plan_.tuning_metric, self.experiment.protocol.tuning,
+                           key=key)
+
+    def tuning_split(self, ds: Dataset, split: Split, seed: int) -> Split:
+        """The split a tuned trial chooses its setting on: the training part as its training
+        part, the validation part (the split's own, or ``tuning.split`` of the training part) as
+        its test part. Only the training part is split: the test part stays unseen."""
+        inner = None
+        if (s := self.plan_.tuning_splitter) is not None:
+            inner = s.spec.split(split.train, s.config,
+                                 derive_rng(seed, "tuning split", ds.name, ds.checksum))
+        return tuning.validation_split(split, inner)
 
     def _save_model(self, built: Any, fitted: Any, model: Resolved, trial: PlannedTrial
                     ) -> dict[str, Any]:
@@ -463,7 +598,8 @@ class Runner:
                              "state() or its model no restore(state) (see docs/hooks.md)"}
         return self.store.put_model(trial.key, modelstate.encode(fitted.state()))
 
-    def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset) -> Any:
+    def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset,
+                  candidates: str | None = None) -> Any:
         p = self.experiment.protocol
         metrics = list(self.plan_.metrics)
         if p.task == "ranking":
@@ -472,8 +608,8 @@ class Runner:
             history = full if p.history == "train+valid" else split.train
             return evaluate_ranking(fitted, train=history, test=split.test, known=known,
                                     metrics=metrics, ks=p.ks, batch_size=p.batch_size,
-                                    fit_on=split.train, candidates=candidate_items(split,
-                                                                                   p.candidates))
+                                    fit_on=split.train,
+                                    candidates=candidate_items(split, candidates or p.candidates))
         test = split.test
         users, items, target = (
             (test.user, test.item, test.rating) if p.task == "rating" else
@@ -526,6 +662,19 @@ def base_record(trial: PlannedTrial) -> TrialRecord:
     if trial.fold is not None:
         record["fold"] = trial.fold
     return record
+
+
+def died_record(trial: PlannedTrial, last: dict[str, Any], policy: RetryPolicy) -> TrialRecord:
+    """The trial's process died in every attempt: stored as failed, naming the last one."""
+    return {**base_record(trial), "status": "failed", "stage": "worker died",
+            "error": f"WorkerDied: the process running {trial.dataset} / {trial.model} / seed "
+                     f"{trial.seed} died in each of {last.get('attempt', '?')} attempts (last: "
+                     f"host {last.get('host')} pid {last.get('pid')}, claimed "
+                     f"{last.get('claimed')}): killed (out of memory?) or crashed in native code; "
+                     "give its workers more memory, run fewer at once, or use --executor serial",
+            "traceback": "", "attempt": int(last.get("attempt", 0)),
+            "retry_policy": policy.as_record(),
+            "worker": {"host": last.get("host", "?"), "pid": last.get("pid", -1)}}
 
 
 def failed_record(trial: PlannedTrial, error: BaseException, stage: str) -> TrialRecord:

@@ -15,7 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from . import modelstate
+from . import modelstate, tuning
 from .config import Experiment, from_mapping
 from .data import Dataset, Interactions, Split, UserBatch
 from .errors import DataError, ModelError
@@ -50,7 +50,8 @@ def restore_trial(results_dir: Path, key: str, registry: Registry, *, data_dir: 
     experiment = from_mapping(Experiment, {
         "name": "restore", "seeds": [ident["seed"]], "protocol": protocol,
         "datasets": [{"name": ident["dataset"]["name"], "config": ident["dataset"]["config"]}],
-        "models": [{"name": ident["model"]["name"], "config": ident["model"]["config"]}]},
+        "models": [{"name": ident["model"]["name"], "config": ident["model"]["config"],
+                    "search": ident["model"].get("search", {})}]},
         where=f"trial {key}")
     runner = Runner(experiment, registry, RunOptions(results_dir, data_dir, cache_dir))
     ds = runner.load_dataset(runner.plan_.datasets[0])
@@ -60,7 +61,14 @@ def restore_trial(results_dir: Path, key: str, registry: Registry, *, data_dir: 
                         "not belong to this data")
     split = runner.make_split(ds, ident["seed"], ident.get("fold"))
     model = runner.plan_.models[0]
-    built = model.spec.factory(model.config, model_context(ds, experiment.protocol))
+    config = model.config
+    if "tuning" in record:  # the tested model: the chosen setting, on the data it was fitted on
+        t = record["tuning"]
+        config = tuning.tested_config(from_mapping(model.spec.config, t["chosen"],
+                                                   where=f"trial {key}: tuning.chosen"), t)
+        split = tuning.tested_split(split, runner.tuning_split(ds, split, ident["seed"]),
+                                    t["refit"])
+    built = model.spec.factory(config, model_context(ds, experiment.protocol))
     if not callable(getattr(built, "restore", None)):
         raise ModelError(f"trial {key}: model {model.name!r} has no restore(state) in this version")
     fitted = built.restore(modelstate.decode(data))

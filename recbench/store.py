@@ -6,6 +6,8 @@ Layout under the store's root::
     trials/<key>-<sha12>.npz       its per-user values, named by content (sha256 in the record),
                                    with the evaluated user ids (``__user_ids__``) they align with
     failed/<key>.json              the last failure of a trial; retried by the next run
+    logs/<key>.log                 the trial's captured output, every attempt appended
+    claims/<key>.claim             the process running the trial now (:mod:`recbench.claims`)
     quarantine/                    damaged records and files, set aside (never deleted)
 
 Writes are atomic (:func:`recbench.fileio.atomic_write`), the per-user values before the record, so
@@ -60,6 +62,7 @@ class ResultStore:
         self.failed = self.root / "failed"
         self.quarantine = self.root / "quarantine"
         self.models = self.root / "models"  # saved fitted models (`recbench run --save-models`)
+        self.logs = self.root / "logs"  # each trial's captured output, <key>.log
         self.unreadable: list[str] = []  # "<path>: <why> (moved to <where>)", in order found
         self._verified: dict[str, dict[str, Any]] = {}  # key -> record, checked in this process
 
@@ -238,7 +241,13 @@ class ResultStore:
         text = json.dumps(record, indent=1)  # fails (e.g. a non-JSON value) before any write
         if npz is not None:
             atomic_write(npz, lambda f: f.write(data), "wb")
-        if not atomic_create(self.trials / f"{key}.json", lambda f: f.write(text)):
+        try:
+            created = atomic_create(self.trials / f"{key}.json", lambda f: f.write(text))
+        except BaseException:  # e.g. a full disk: no record, so its values go too
+            if npz is not None:
+                npz.unlink(missing_ok=True)
+            raise
+        if not created:
             try:
                 winner = self._load_ok(key).get("files", {}).get("per_user")
             except StoreError:

@@ -82,6 +82,7 @@ def test_one_table_per_protocol_under_its_card(default_report):
         assert board["ndcg@5"].is_monotonic_decreasing
         assert ((board["ndcg@5_ci_low"] <= board["ndcg@5"])
                 & (board["ndcg@5"] <= board["ndcg@5_ci_high"])).all()
+        assert card["interval"].startswith("95% percentile bootstrap over users")
         assert dict(zip(board["label"], board["family"]))["item-knn"] == "cf-item"
         for cost in ("fit_s", "compile_s", "eval_s", "peak_host_mb", "n_parameters"):
             assert board[cost].notna().all(), cost
@@ -257,7 +258,8 @@ def test_compare_plans_one_model_per_family_from_the_registry_and_labels_columns
 
     from recbench import ModelSpec, hookimpl
     from recbench.config import Component
-    from recbench.data import Dataset, Interactions
+    from recbench.data import Dataset, FeatureTable, Interactions
+    from recbench.light import LIGHT
     from recbench.report import compare
 
     @dataclass(frozen=True)
@@ -272,19 +274,27 @@ def test_compare_plans_one_model_per_family_from_the_registry_and_labels_columns
 
     reg = Registry.build(load_plugins(allow=set(), objects=(GraphPlugin(),)))
     ds = Dataset("tiny", Interactions([0, 1], [1, 0], 2, 2), np.arange(2), np.arange(2),
-                 checksum="x")
+                 FeatureTable(np.eye(2, dtype=np.float32), ("a", "b")), checksum="x")
     planned, notes = compare.grid(reg, Component("tiny"), ds)
     assert [p.name for p in planned] == ["ranking", "cold-start", "binary"]
     assert "protocol rating: tiny has no ratings, so no rating error" in notes
     ranking = {m.name: m for m in planned[0].experiment.models}
     families = {reg.model(n).family for n in ranking}
     assert len(families) == len(ranking) and "x-graph" in families  # one per family
+    # The light grid names the built-ins; a family it does not know gets its cheapest, capped.
+    assert set(ranking) - {"lightgraph"} == {
+        n for n in compare.LIGHT_GRID["ranking"] if not reg.model(n).requires - {"item_features"}}
     assert ranking["lightgraph"].config == {"epochs": 3}
     assert ranking["lightgraph"].display == "lightgraph (3 epochs)"
-    assert any("biased-mf: needs ratings" in n for n in notes)
-    # Per family, the smallest declared training budget: iALS (15 epochs) before BPR (300).
-    assert "ials" in ranking and "bpr" not in ranking and "ease" in ranking
-    every, _ = compare.grid(reg, Component("tiny"), ds, all_models=True, epochs=0)
+    assert ranking["ials"].config == LIGHT["ials"][0] and "light" in ranking["ials"].display
+    assert any("gru4rec: needs timestamps" in n for n in notes)
+    assert any(n.startswith("light grid: family cnn left out") for n in notes)  # never silent
+    cold = {m.name for m in planned[1].experiment.models}
+    assert {"content-knn", "lightgraph"} <= cold  # the cold-start grid, and the new family
+    chosen, _ = compare.grid(reg, Component("tiny"), ds, only=("ials", "bpr", "ease"))
+    # Per family among the chosen, the smallest declared training budget: iALS (15) before BPR.
+    assert {m.name for m in chosen[0].experiment.models} == {"ials", "ease"}
+    every, _ = compare.grid(reg, Component("tiny"), ds, all_models=True, full=True)
     assert len(every[0].experiment.models) > len(ranking)
     assert all(not m.config for m in every[0].experiment.models)
 
@@ -292,7 +302,7 @@ def test_compare_plans_one_model_per_family_from_the_registry_and_labels_columns
     ids = {"ranking": report.tables[0].protocol, "narrow": report.tables[1].protocol}
     table = compare.comparison(report, ids)
     assert {"ndcg@5 (ranking)", "ndcg@5 (narrow)", "fit s"} <= set(table.columns)
-    assert list(table["family"]) == sorted(table["family"])
+    assert list(table["family"]) == sorted(table["family"], key=compare.family_order)
     assert table["ndcg@5 (ranking)"].str.contains(r"\*\*").sum() == 1  # the best, in bold
     best = compare.by_family(report, ids)
     assert set(best["family"]) == {"baseline", "cf-item"}
@@ -315,3 +325,27 @@ def test_compare_command_on_a_small_dataset(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "## Best model per family" in captured.out and "**binary**" in captured.out
     assert "[1/" not in captured.err
+
+
+def test_the_light_grid_names_registered_models_under_valid_light_settings():
+    """Every light setting is a valid config of its model, and every model of the default
+    comparison that trains for epochs has one (a full-settings model would blow its budget)."""
+    import dataclasses
+
+    from recbench.light import LIGHT
+    from recbench.report import compare
+
+    reg = Registry.build(load_plugins(allow=set()))
+    for name, (config, what) in LIGHT.items():
+        from_mapping(reg.model(name).config, dict(config), f"light {name}")  # raises if invalid
+        assert what and compare.setting(reg, name).display == f"{name} (light: {what})"
+    for protocol, names in compare.LIGHT_GRID.items():
+        assert protocol in compare.PROTOCOLS
+        for name in names:
+            spec = reg.model(name)
+            assert compare.PROTOCOLS[protocol].task in spec.tasks, (protocol, name)
+            epochs = any(f.name == "epochs" for f in dataclasses.fields(spec.config))
+            assert name in LIGHT or not epochs, name
+            assert spec.cold_items or compare.PROTOCOLS[protocol].candidates != "cold", name
+    covered = {reg.model(n).family for names in compare.LIGHT_GRID.values() for n in names}
+    assert not covered & set(compare.LIGHT_GRID_LEAVES_OUT)

@@ -38,26 +38,26 @@ FORMATS = ["table", "markdown", "csv", "json"]
 @click.option("--model", "models", multiple=True,
               help="Choose among these models only (repeatable) [default: every registered one].")
 @click.option("--all-models", is_flag=True,
-              help="Every registered model, not one representative per family.")
-@click.option("--epochs", type=click.IntRange(min=0), default=compare.LIGHT_EPOCHS,
-              show_default=True, help="Train models that train for epochs for at most this many "
-              "(0: each model's own settings).")
+              help="Every registered model, not the light grid's one per family.")
+@click.option("--full", is_flag=True,
+              help="Each model's own settings instead of the light ones (much slower).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No per-trial lines.")
 @click.pass_context
 def compare_command(ctx: click.Context, dataset: str, data_dir: str | None,
                     results_dir: str | None, protocols: tuple[str, ...], seeds: str,
-                    models: tuple[str, ...], all_models: bool, epochs: int, fmt: str,
+                    models: tuple[str, ...], all_models: bool, full: bool, fmt: str,
                     quiet: bool) -> None:
     """Compare the model families (baselines, collaborative filtering, latent factors, neural,
     content, sequential: whatever the registry holds) on one dataset under several protocols:
     top-K ranking, cold-start ranking on held-out items, binary interaction prediction (accuracy,
     ROC AUC) and rating error (MSE, RMSE) where the data has ratings; with their costs.
 
-    The default grid takes one model per family (of those that fit the task and the data: the
-    fewest data requirements, then the smallest declared training budget) and trains models that
-    train for epochs for at most --epochs (3); --all-models runs every model, --epochs 0 each
-    model's own settings, --model chooses among some. Stored trials are read, not re-run.
+    Without options: the light grid (recbench.report.compare.LIGHT_GRID), one built-in model
+    per family and protocol under the light settings of recbench.light (labels say "light"),
+    about two minutes on 2 CPU cores; a plugin's new family gets its cheapest model. --model
+    chooses among some (one per family), --all-models runs every model, --full each model's own
+    settings. Stored trials are read, not re-run.
     """
     start = time.perf_counter()
     reg = registry(ctx)
@@ -68,7 +68,7 @@ def compare_command(ctx: click.Context, dataset: str, data_dir: str | None,
     ds = preprocess(open_dataset(d.spec, d.config, LoadContext(
         Path(data_dir) if data_dir else None, cache_dir())), Protocol().preprocess)
     planned, notes = compare.grid(reg, component, ds, tuple(int(s) for s in seeds.split(",")),
-                                  protocols or tuple(compare.PROTOCOLS), all_models, epochs,
+                                  protocols or tuple(compare.PROTOCOLS), all_models, full,
                                   models)
     del ds
     results = Path(results_dir or Path("recbench-results") / f"compare-{dataset}")
@@ -79,8 +79,7 @@ def compare_command(ctx: click.Context, dataset: str, data_dir: str | None,
     store = None
     for plan in planned:
         if not quiet:
-            click.echo(f"protocol {plan.name}: {', '.join(m.display for m in plan.experiment.models)}",
-                       err=True)
+            _show_plan(plan)
         runner = Runner(plan.experiment, reg, options,
                         on_trial=None if quiet else _trial_line_printer(False))
         run = runner.run()
@@ -102,6 +101,15 @@ def compare_command(ctx: click.Context, dataset: str, data_dir: str | None,
     click.echo(f"results: {results} ({time.perf_counter() - start:.0f} s)", err=True)
 
 
+def _show_plan(plan: compare.Planned) -> None:
+    """The protocol's models, and the settings each light one trains under (stderr)."""
+    models = plan.experiment.models
+    click.echo(f"protocol {plan.name}: {', '.join(m.display for m in models)}", err=True)
+    for m in models:
+        if m.config:
+            click.echo(f"  {m.display}: {json.dumps(m.config, separators=(',', ':'))}", err=True)
+
+
 def _print(fmt: str, table: Any, families: Any, report: Any, ids: dict[str, str]) -> None:
     cards = {name: t for name, pid in ids.items() for t in report.tables if t.protocol == pid}
     if fmt == "csv":
@@ -113,12 +121,14 @@ def _print(fmt: str, table: Any, families: Any, report: Any, ids: dict[str, str]
                                "protocols": {n: t.card for n, t in cards.items()}},
                               indent=1, default=str))
         return
-    legend = next(iter(cards.values())).tests.empty if cards else True
+    tested = any(not t.tests.empty for t in cards.values())  # † appears in some column
     text = ["## Comparison by model", "", compare.markdown(table), "",
             "Each column: a metric under its protocol (cards below); mean ± std over seeds, the "
-            "best of each column in bold" + ("" if legend else f"; {SIG_MARK}: differs from it "
+            "best of each column in bold" + ("" if not tested else f"; {SIG_MARK}: differs from it "
             "significantly (paired t-test over users, Holm-corrected, α = 0.05)")
-            + f"; costs from the {compare.COST_PROTOCOL} protocol.", "",
+            + f"; costs from the {compare.COST_PROTOCOL} protocol (else the one named in the cell)"
+            + ("; (light: ...): trained lighter than the model's own settings (--full for those)"
+               if table["model"].str.contains("light").any() else "") + ".", "",
             "## Best model per family", "", compare.markdown(families), "", "## Protocols", ""]
     for name, t in cards.items():
         text += [f"**{name}** (protocol {t.protocol}):", *(f"- {line}" for line in

@@ -5,19 +5,23 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from ..config import Component, Experiment, load_experiment
 from ..errors import ConfigError
+from ..light import light
 from ..registry import Registry
 from ..records import TrialRecord
-from ..runner import RunOptions, Runner
+from ..executors import ExecutorConfig, make_executor
+from ..runner import RetryPolicy, RunOptions, Runner
 from ..store import ResultStore
 from .report_cmd import BOARD_FORMATS, print_report, report_of, show_skipped
 from .common import (EXIT_TRIALS_FAILED, cache_dir, console, enable_compilation_cache, registry,
@@ -43,9 +47,10 @@ def _print_board(records: list[dict], fmt: str, store: ResultStore, reg: Registr
 # The default leaderboard is a quick tour of the model families on the embedded dataset: it must
 # finish in about a minute on 2 CPU cores, cold (compilation included). So it names its models
 # instead of taking every built-in one, and trains the gradient models lighter than their full
-# settings; their labels say so, and each config is recorded with its trial like any other. The
-# full-settings tables are the experiments under results/. NeuMF is left out: full-ranking
-# scoring through its MLP costs ~4 s per evaluation here, and it ranks below BPR on this data.
+# settings (recbench.light, shared with `recbench compare`); their labels say so, and each config
+# is recorded with its trial like any other. The full-settings tables are the experiments under
+# results/. NeuMF is left out: full-ranking scoring through its MLP costs ~4 s per evaluation
+# here at its own size, and it ranks below BPR on this data.
 # Measured on online-retail (precision@10, full settings -> light): BPR 0.0583 (98 epochs, 22 s)
 # -> 0.0562 (lr 0.002, 50 epochs, validated every 5); iALS 0.0799 (15 epochs) -> 0.0792 (8).
 DEFAULT_MODELS: tuple[Component, ...] = (
@@ -55,9 +60,8 @@ DEFAULT_MODELS: tuple[Component, ...] = (
     Component("item-knn"),
     Component("ease"),
     Component("content-knn"),
-    Component("ials", {"epochs": 8}, label="ials (light: 8 epochs)"),
-    Component("bpr", {"learning_rate": 0.002, "epochs": 50, "eval_every": 5},
-              label="bpr (light: 50 epochs)"),
+    light("ials"),
+    light("bpr"),
 )
 
 
@@ -99,6 +103,24 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
 @click.option("--save-models", is_flag=True,
               help="Save each trial's fitted model beside its record (models/), for `recbench "
                    "recommend`; applies to the trials this run trains, not to stored ones.")
+@click.option("--executor", type=click.Choice(["serial", "processes", "dask"]), default="serial",
+              show_default=True,
+              help="Where trials run: this process, a pool of local processes, or Dask "
+                   "distributed (a local cluster on 127.0.0.1, or --scheduler).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes [default: cores / --threads-per-worker; with --scheduler, "
+                   "the cluster's].")
+@click.option("--threads-per-worker", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU threads of each worker (JAX/XLA and BLAS), so workers do not "
+                   "oversubscribe the cores.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="--executor dask: join the Dask cluster of this scheduler.")
+@click.option("--memory-limit", metavar="SIZE",
+              help="--executor dask without --scheduler: memory of each local worker (\"4GB\"); "
+                   "a trial past it is retried, then stored as failed [default: RAM / workers].")
+@click.option("--retries", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Attempts of a trial whose worker process dies (killed, out of memory) "
+                   "before it is stored as failed; attempt n waits 2^(n-2) s.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Progress lines also show what each model reported (fit_info), and the "
@@ -106,13 +128,18 @@ def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
 @click.pass_context
 def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
                 device: str | None, data_dir: str | None, models: tuple[str, ...], fmt: str,
-                save_models: bool, quiet: bool, verbose: bool) -> None:
+                save_models: bool, executor: str, workers: int | None, threads_per_worker: int,
+                scheduler: str | None, memory_limit: str | None, retries: int, quiet: bool,
+                verbose: bool) -> None:
     """Run an experiment (TOML); without CONFIG, the default leaderboard on the embedded dataset.
 
-    Progress goes to stderr: a bar on a terminal, else one line per finished trial. Exits 3 when
-    some trials failed, after printing the leaderboard of the others.
+    Progress goes to stderr: a bar on a terminal (not under CI=true), else one line per finished
+    trial; each trial's output is kept in <results>/logs/<key>.log. Exits 3 when some trials
+    failed, after printing the leaderboard of the others.
     """
     reg = registry(ctx)
+    pool = make_executor(ExecutorConfig(executor, workers, threads_per_worker, scheduler,
+                                        memory_limit))
     experiment = load_experiment(config) if config else default_experiment(reg)
     if models:
         experiment = only_models(experiment, models)
@@ -121,14 +148,14 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
     options = RunOptions(Path(results_dir or Path("recbench-results") / experiment.name),
                          Path(data_dir) if data_dir else None, cache_dir(), device,
                          unmet_requirements="error" if config else "skip",
-                         save_models=save_models)
+                         save_models=save_models, retry=RetryPolicy(retries))
     if verbose and not quiet:
         _show_training_log()
     err = console(stderr=True)
-    with _progress(err, quiet) as (progress, bar_shown):
-        lines = None if quiet or bar_shown else _trial_line_printer(verbose)
+    with _progress(err, quiet) as (progress, bar):
+        lines = bar if bar is not None or quiet else _trial_line_printer(verbose)
         runner = Runner(experiment, reg, options, progress=progress, on_trial=lines)
-        records = runner.run()
+        records = runner.run(pool)
     unsaved = [r for r in records if r.get("status") == "ok" and "file" not in
                r.get("saved_model", {})]
     if save_models and unsaved:
@@ -172,17 +199,26 @@ def _show_training_log() -> None:
 
 
 @contextlib.contextmanager
-def _progress(err: Any, quiet: bool) -> Iterator[tuple[Callable[[int, int, str], None], bool]]:
-    """A rich bar when stderr is a terminal (and not quiet), else a no-op progress callback."""
-    if quiet or not err.is_terminal:
-        yield (lambda done, total, message: None), False
+def _progress(err: Any, quiet: bool) -> Iterator[tuple[Callable[[int, int, str], None],
+                                                       Callable[[TrialRecord, int, int], None] | None]]:
+    """A rich bar (done / total, failed, what runs, ETA) when stderr is a terminal and not under
+    CI=true (and not quiet): (progress callback, per-trial callback); else a no-op and None."""
+    if quiet or not err.is_terminal or os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        yield (lambda done, total, message: None), None
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+               TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("loading data", total=None)
+        task = bar.add_task("loading data", total=None, failed=0)
+        failed = [0]
+
+        def trial(record: TrialRecord, done: int, total: int) -> None:
+            failed[0] += record["status"] not in ("ok", "unsupported")
+            bar.update(task, completed=done, total=total, failed=failed[0])
+
         yield (lambda done, total, message: bar.update(
-            task, completed=done, total=total or None, description=message)), True
+            task, completed=done, total=total or None, description=message)), trial
 
 
 def _trial_line_printer(verbose: bool) -> Callable[[TrialRecord, int, int], None]:

@@ -2,7 +2,7 @@
 
 Built from the trial records alone (dataset name, config and checksum; preprocessing; split and the
 fingerprint of each split; the candidate set; metric definitions; seeds; the history rule; the
-recbench version), so a table read back from a results directory carries its own card.
+recbench version; which interval the CI columns are), so a table read back from a results directory carries its own card.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import canonical_json
+from .stats import BOOTSTRAP_RESAMPLES, USER_BOOTSTRAP
+
+CONFIDENCE = 0.95  # of every interval a report shows
 
 TIE_RULE = "ties in scores are broken by item index (lower first)"
 
@@ -47,7 +50,7 @@ def protocol_card(records: Sequence[dict[str, Any]],
     dataset = identity.get("dataset", {})
     shape = first.get("provenance", {}).get("data_shape", {})
     splits = {}
-    for r in records:
+    for r in sorted(records, key=lambda r: (r["seed"], r.get("fold", -1))):
         where = f"seed {r['seed']}" + (f" fold {r['fold']}" if "fold" in r else "")
         fingerprint = r.get("provenance", {}).get("split_fingerprint")
         if fingerprint:
@@ -77,6 +80,7 @@ def protocol_card(records: Sequence[dict[str, Any]],
         "seeds": seeds,
         **({"folds": folds} if folds else {}),
         "history": protocol.get("history", "unknown"),
+        "interval": f"{CONFIDENCE:.0%} " + USER_BOOTSTRAP.format(n=BOOTSTRAP_RESAMPLES),
         "recbench": identity.get("recbench", "unknown"),
     }
 
@@ -102,4 +106,5 @@ def card_lines(card: dict[str, Any]) -> list[str]:
         "metrics: " + "; ".join(f"{k} ({v})" for k, v in card["metrics"].items()),
         f"seeds: {replicates}",
         f"history: {card['history']} (what a model sees of each user when scoring the test set)",
+        *([f"CI: {card['interval']}"] if "interval" in card else []),
     ]

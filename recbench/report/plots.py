@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import matplotlib
 import matplotlib.style
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -28,6 +30,16 @@ STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.font
          "axes.spines.top": False, "axes.spines.right": False}
 # Costs below this are drawn at it: a log axis cannot show 0 s (the random baseline's fit).
 COST_FLOOR_S = 1e-3
+LABEL_WIDTH = 30  # characters per line of a model label (a light config's label is long)
+
+
+def wrap(label: str) -> str:
+    """A long model label on several lines, so that it does not squeeze the axes."""
+    return textwrap.fill(label, LABEL_WIDTH, break_long_words=False)
+
+
+def _lines(labels: Sequence[str]) -> int:
+    return sum(label.count("\n") + 1 for label in labels)
 
 
 @contextmanager
@@ -81,9 +93,19 @@ def accuracy_vs_cost(board: pd.DataFrame, metric: str, *, cost: str = "fit_s",
         ax.plot(x[order], y[order], color="black", lw=1, ls="--", zorder=2)
         ax.scatter(x[order], y[order], s=110, facecolors="none", edgecolors="black", lw=1.2,
                    zorder=4, label="pareto front")
-        for i, name in enumerate(board["model"]):
-            ax.annotate(name, (x[i], y[i]), xytext=(4, 4), textcoords="offset points", fontsize=7)
+        # Labels alternate above and below along the cost axis: neighbours do not overprint.
+        for n, i in enumerate(np.argsort(x, kind="stable")):
+            above = n % 2 == 0
+            ax.annotate(wrap(board["model"][i]), (x[i], y[i]), xytext=(4, 4 if above else -4),
+                        textcoords="offset points", fontsize=7,
+                        va="bottom" if above else "top")
         ax.set_xscale("log")
+        # Whole decades: at least two labelled major ticks, and no crowded minor-tick labels
+        # (matplotlib labels minor ticks when the range is under about a decade).
+        if len(x):
+            ax.set_xlim(10.0 ** np.floor(np.log10(x.min() / 1.5)),
+                        10.0 ** np.ceil(np.log10(x.max() * 1.5)))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         floored = bool((board[cost] < COST_FLOOR_S).any())
         floor = f" (below {COST_FLOOR_S:g} s drawn at {COST_FLOOR_S:g} s)" if floored else ""
         ax.set_xlabel(f"{cost_label}, log scale{floor}")
@@ -109,7 +131,8 @@ def by_family(board: pd.DataFrame, metric: str, *, higher_is_better: bool = True
     std = board[f"{metric}_std"].to_numpy(float) if f"{metric}_std" in board else None
     has_std = std is not None and bool(np.isfinite(std).any())
     with _style():
-        fig = Figure(figsize=(6.4, 0.9 + 0.3 * len(board)), layout="constrained")
+        ticks = [wrap(f"{m}  [{f}]") for m, f in zip(board["model"], board["family"])]
+        fig = Figure(figsize=(6.4, 0.9 + 0.3 * _lines(ticks)), layout="constrained")
         ax = fig.add_subplot()
         ypos = np.arange(len(board))[::-1]  # first row on top
         for family in best.index:
@@ -119,7 +142,7 @@ def by_family(board: pd.DataFrame, metric: str, *, higher_is_better: bool = True
                         color=colors[family], capsize=3, markersize=6, label=family)
         for edge in np.flatnonzero(np.diff(board["_family_rank"].to_numpy()))[::1]:
             ax.axhline(ypos[edge] - 0.5, color="grey", lw=0.6)  # between two families
-        ax.set_yticks(ypos, [f"{m}  [{f}]" for m, f in zip(board["model"], board["family"])])
+        ax.set_yticks(ypos, ticks)
         ax.set_ylim(-0.6, len(board) - 0.4)
         ax.set_xlabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)"
                       + (", error bars: std over runs" if has_std else ""))
@@ -135,10 +158,12 @@ def per_user_distribution(values: Mapping[str, np.ndarray], metric: str, *,
     names = list(values)
     data = [np.asarray(values[n], dtype=float) for n in names]
     with _style():
-        fig = Figure(figsize=(6.4, 0.9 + 0.36 * len(names)), layout="constrained")
+        ticks = [wrap(f"{n} (n={len(d)})") for n, d in zip(names, data)]
+        fig = Figure(figsize=(6.4, 0.9 + 0.3 * _lines(ticks) + 0.06 * len(names)),
+                     layout="constrained")
         ax = fig.add_subplot()
         ax.boxplot(data[::-1], orientation="horizontal", showfliers=False, showmeans=True,
-                   widths=0.6, tick_labels=[f"{n} (n={len(d)})" for n, d in zip(names, data)][::-1],
+                   widths=0.6, tick_labels=ticks[::-1],
                    meanprops={"marker": "D", "markerfacecolor": "white",
                               "markeredgecolor": "black", "markersize": 5},
                    medianprops={"color": "tab:orange"})

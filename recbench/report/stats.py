@@ -1,5 +1,8 @@
 """Significance statistics for leaderboards, from well-kept libraries.
 
+Intervals: :func:`user_bootstrap_ci`, a percentile bootstrap of a row's mean metric over users
+(scipy.stats.bootstrap), one resample of the users shared by every seed's mean.
+
 Within one split: paired per-user tests between two models (:func:`paired_test`: scipy's paired
 t-test and Wilcoxon signed-rank test, and Cohen's d_z as the effect size), on values paired by
 user id (:func:`pair_by_user`: never by position), with a multiple-comparison correction across
@@ -15,7 +18,10 @@ Across datasets: the Friedman test on the models' ranks per dataset, the Nemenyi
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +67,72 @@ def pair_by_user(ids_a: np.ndarray | None, a: np.ndarray, ids_b: np.ndarray | No
         raise Unpairable(f"evaluated on different users ({only_a} users only in one, {only_b} "
                          f"only in the other)")
     return ids_a[oa], np.asarray(a, np.float64)[oa], np.asarray(b, np.float64)[ob]
+
+
+# What a leaderboard's interval is: the protocol card says it next to the numbers.
+BOOTSTRAP_RESAMPLES = 2000
+USER_BOOTSTRAP = ("percentile bootstrap over users (scipy.stats.bootstrap, {n} resamples): users "
+                  "drawn with replacement, the same draw for every seed's per-user mean, whose "
+                  "mean over seeds is the statistic; the spread over seeds is the ± std")
+_CELLS_PER_BATCH = 4_000_000  # resamples x users held at once
+
+
+def user_bootstrap_ci(replicates: list[tuple[np.ndarray, Mapping[str, np.ndarray]]],
+                      seed_key: Any, confidence: float = 0.95,
+                      n_resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, tuple[float, float]]:
+    """Percentile-bootstrap intervals of the mean over replicates (seeds, folds) of each
+    replicate's mean over its users, for every metric at once (one draw of users serves them
+    all); ``replicates``: (user ids, metric -> per-user values aligned with the ids) per replicate.
+
+    The resampling unit is the user, the source of the sampling error a test set's mean has
+    (seeds share users; 5 seeds are too few to bootstrap): a resample draws users with
+    replacement from those any replicate evaluated, and every replicate's mean is taken over the
+    same draw (a user a replicate did not evaluate counts in none of its means). With one
+    replicate this is scipy's bootstrap of the per-user values. ``seed_key`` seeds the draw
+    (``derive_rng``). NaN with fewer than 2 users."""
+    metrics = sorted({m for _, values in replicates for m in values})
+    if not metrics:
+        return {}
+    users = np.unique(np.concatenate([np.asarray(i) for i, _ in replicates]))
+    n, r, k = len(users), len(replicates), len(metrics)
+    if n < 2:
+        return {m: (math.nan, math.nan) for m in metrics}
+    table = np.full((n, r, k), np.nan)  # user x replicate x metric
+    for j, (ids, values) in enumerate(replicates):
+        rows = np.searchsorted(users, ids)
+        for c, m in enumerate(metrics):
+            if m in values:
+                table[rows, j, c] = values[m]
+    present = ~np.isnan(table)
+    filled = np.where(present, table, 0.0).reshape(n, r * k)
+    counted = present.reshape(n, r * k).astype(np.float64)
+
+    def means_over_replicates(draw: np.ndarray, axis: int = -1) -> np.ndarray:
+        draw = np.moveaxis(draw, axis, -1)
+        flat = draw.reshape(-1, n)  # one draw of user positions per row
+        # How often each user is drawn: each replicate's sums and counts are then two products.
+        offsets = (np.arange(len(flat)) * n)[:, None]
+        times = np.bincount((flat + offsets).ravel(), minlength=flat.size).reshape(flat.shape)
+        times = times.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            # a replicate none of whose users a draw holds counts in no mean of that draw
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(((times @ filled) / (times @ counted)).reshape(-1, r, k), axis=1)
+        return np.moveaxis(means.reshape(*draw.shape[:-1], k), -1, 0)  # metric first
+
+    from scipy import stats  # here: scipy.stats takes ~0.7 s to import
+
+    from ..random import derive_rng
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric constant over users
+        res = stats.bootstrap((np.arange(n),), means_over_replicates, vectorized=True,
+                              batch=max(1, _CELLS_PER_BATCH // n), confidence_level=confidence,
+                              n_resamples=n_resamples, method="percentile",
+                              rng=derive_rng(0, "bootstrap", *seed_key))
+    low = np.atleast_1d(res.confidence_interval.low)
+    high = np.atleast_1d(res.confidence_interval.high)
+    return {m: (float(low[c]), float(high[c])) for c, m in enumerate(metrics)}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Report tables: one per protocol (dataset, protocol, recbench version), never mixing them.
 
-Each :class:`ReportTable` holds its protocol card, a board (one row per model setup: mean, std and
-a 95% bootstrap confidence interval over seeds and folds for every metric, the costs, the family)
+Each :class:`ReportTable` holds its protocol card, a board (one row per model setup: mean and std
+over seeds and folds, a 95% bootstrap confidence interval over users for every metric with
+per-user values, the costs, the family)
 and the paired per-user tests between every pair of its models on the same splits, corrected for
 multiple comparisons; ``board["<metric>_sig"]`` marks the rows whose difference to the best row is
 significant. :func:`build_report` also says what it skipped and why (``Report.notes``).
@@ -11,22 +12,20 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..random import derive_rng
 from ..store import ResultStore, StoreError
-from .card import protocol_card
+from .card import CONFIDENCE, protocol_card
 from .leaderboard import (COST_COLUMNS, COUNT_COLUMNS, directions, protocol_of, trial_frame,
                           value_columns)
-from .stats import TESTS, Unpairable, correct, pair_by_user, paired_test, per_user_means
+from .stats import (TESTS, Unpairable, correct, pair_by_user, paired_test, per_user_means,
+                    user_bootstrap_ci)
 
-CONFIDENCE = 0.95
-BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass
@@ -50,24 +49,31 @@ class Report:
     notes: list[str]  # what was skipped across the whole results directory, and why
 
 
-def bootstrap_ci(values: np.ndarray, *purpose: str) -> tuple[float, float]:
-    """A 95% percentile-bootstrap interval of the mean (scipy); NaN with fewer than 2 values."""
-    values = np.asarray(values, np.float64)
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
-        return np.nan, np.nan
-    if np.all(values == values[0]):
-        return float(values[0]), float(values[0])
-    from scipy import stats as scipy_stats  # here: scipy.stats takes ~0.7 s to import
-
-    res = scipy_stats.bootstrap((values,), np.mean, confidence_level=CONFIDENCE,
-                                n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                                rng=derive_rng(0, "bootstrap", *purpose))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+UserValues = Callable[[list[str], list[str]], list[tuple[np.ndarray, dict[str, np.ndarray]]]]
 
 
-def aggregate(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """One row per ``label`` of a one-protocol trial frame: replicates, mean, std, CI, costs."""
+def _user_values(store: ResultStore) -> UserValues:
+    """(trial keys, metrics) -> (user ids, metric -> per-user values) of each trial that stored
+    them with ids (records from before ids were stored have none: no interval for them)."""
+    def values(keys: list[str], metrics: list[str]) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        out = []
+        for key in keys:
+            try:
+                per_user, ids = store.per_user(key), store.user_ids(key)
+            except StoreError:
+                continue  # the report notes unreadable files where the tests read them
+            if ids is not None:
+                out.append((ids, {m: per_user[m] for m in metrics
+                                  if m in per_user and len(per_user[m]) == len(ids)}))
+        return out
+    return values
+
+
+def aggregate(frame: pd.DataFrame, metrics: list[str], user_values: UserValues | None = None
+              ) -> pd.DataFrame:
+    """One row per ``label`` of a one-protocol trial frame: replicates, mean, std, CI, costs.
+    The CI (``<metric>_ci_low`` / ``_ci_high``) is :func:`~.stats.user_bootstrap_ci` over the
+    per-user values ``user_values`` gives; NaN for metrics without them."""
     values = value_columns(frame)
     rows = []
     for label, g in frame.groupby("label", sort=False):
@@ -80,9 +86,10 @@ def aggregate(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         cols = {c: g[c].astype(np.float64) for c in values}
         row.update({c: v.mean() for c, v in cols.items()})
         row.update({f"{c}_std": v.std(ddof=1) if v.count() > 1 else 0.0 for c, v in cols.items()})
+        per_user = user_values(list(g["key"]), metrics) if user_values else []
+        cis = user_bootstrap_ci(per_user, (str(g["protocol"].iloc[0]), str(label)), CONFIDENCE)
         for c in metrics:
-            row[f"{c}_ci_low"], row[f"{c}_ci_high"] = bootstrap_ci(
-                cols[c].to_numpy(), str(g["protocol"].iloc[0]), str(label), c)
+            row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cis.get(c, (np.nan, np.nan))
         if "device" in g:
             row["device"] = ", ".join(sorted(set(g["device"].dropna())))
         row["keys"] = list(g["key"])
@@ -247,7 +254,7 @@ def build_report(records: Iterable[dict[str, Any]], store: ResultStore | None = 
         dirs = directions(recs)
         metrics = [c for c in value_columns(sub) if c not in COST_COLUMNS
                    and c not in COUNT_COLUMNS]
-        board = aggregate(sub, metrics)
+        board = aggregate(sub, metrics, _user_values(store) if store is not None else None)
         primary = sort_by if sort_by in metrics else (metrics[0] if metrics else None)
         if primary is not None and dirs.get(primary) is not None:
             board = board.sort_values(primary, ascending=not dirs[primary], kind="stable",

@@ -12,12 +12,14 @@ explicitly: each step's key (fit_loop folds in the epoch and splits per step) is
 dropout key, handed to Flax as its ``"dropout"`` stream (which folds in each layer's path), and a
 negative-sampling key. Early stopping: NDCG@``valid_k`` on the validation part, full ranking with
 the training items masked, evaluated every ``eval_every`` epochs; the best parameters are restored
-(fit_loop), and a NaN or infinite loss fails the fit naming the epoch.
+(fit_loop), and a NaN or infinite loss fails the fit naming the epoch. ``fit_info`` reports the
+best validation value as ``valid_best``, the number settings are compared on.
 
 The fitted model keeps its trained state as one pytree of plain arrays, ``params``, plus its config
 and the id-space sizes; ``score`` is built from those only: the last ``max_len`` items of
 ``UserBatch.history`` (:func:`.histories.last_window`) through the network, the last position's
-output against every item. It compiles once per batch shape. With the protocol's
+output against every item. The network compiles once per batch size (the window, a small
+program, once per history width). With the protocol's
 ``history = "train+valid"`` the evaluator hands it the full prefix (training and validation items),
 which is what a leave-last-out test of a sequential model needs.
 """
@@ -87,10 +89,13 @@ class SequentialConfig:
         raise NotImplementedError
 
 
+# Two programs: the window (one per history width, tiny) and the network (one per batch size),
+# so validation and test batches of different widths share the network's compiled program.
+_window = jax.jit(last_window, static_argnums=(2, 3))
+
+
 @functools.partial(jax.jit, static_argnums=0)
-def _score(net: Any, params: Any, users: jax.Array, history: jax.Array, lengths: jax.Array
-           ) -> jax.Array:
-    window = last_window(history, lengths, net.cfg.max_len, net.n_items)
+def _score(net: Any, params: Any, users: jax.Array, window: jax.Array) -> jax.Array:
     hidden, table, bias = net.apply({"params": params}, window, users, deterministic=True)
     scores = hidden[:, -1] @ table.T
     if bias is not None:
@@ -120,7 +125,8 @@ class SequentialFitted:
 
     def score(self, batch: UserBatch) -> jax.Array:
         net = self.config.network(self.n_users, self.n_items)
-        return _score(net, self.params, batch.users, batch.history, batch.lengths)
+        window = _window(batch.history, batch.lengths, self.config.max_len, self.n_items)
+        return _score(net, self.params, batch.users, window)
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,8 @@ def fit_sequential(cfg: SequentialConfig, ctx: ModelContext, train: Interactions
                       key=k_fit, epochs=cfg.epochs, batch_size=cfg.batch_size,
                       validate=validate, eval_every=cfg.eval_every, patience=cfg.patience)
     info = {**result.info, "training_rows": len(rows["user"]), "loss": cfg.loss}
+    if result.validation:  # what settings are chosen on (the test metric never is)
+        info["valid_best"] = max(value for _, value in result.validation)
     return SequentialFitted(cfg, n_users, n_items, result.params, info)
 
 

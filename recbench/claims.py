@@ -1,0 +1,177 @@
+"""Trial claims: which process is running which trial, shared through the results directory.
+
+Before a trial runs, its runner creates ``claims/<key>.claim`` with ``O_CREAT | O_EXCL`` (only one
+process can create it; a second sees it and leaves the trial alone). The claim holds the host, the
+process id and its start time, when it was claimed and the attempt number; a heartbeat thread
+touches it while the trial runs. A claim is stale when its process is gone (same host: the pid is
+not running, or is another process with a reused pid) or when its heartbeat stopped for longer
+than the lease (another host). A stale claim is taken over with the attempt number raised by one:
+the attempt count of a trial whose worker keeps dying lives here, whatever the executor.
+
+Taking over and releasing happen under one ``flock`` of ``claims/.lock``, so a fresh claim is never
+removed in place of the stale one it replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from .errors import RecbenchError
+
+LEASE_S = 120.0  # a claim whose heartbeat is older than this is stale (other hosts)
+HEARTBEAT_S = 10.0
+
+
+class ClaimError(RecbenchError):
+    """The claims directory cannot be written (permissions, a full disk)."""
+
+
+@dataclass
+class Claim:
+    """A trial this process holds; ``previous`` is the stale claim it took over (None: fresh)."""
+
+    key: str
+    path: Path
+    attempt: int
+    holder: dict[str, Any]
+    previous: dict[str, Any] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+def _process_started(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def this_holder(attempt: int) -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "pid_started": _process_started(pid),
+            "claimed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attempt": attempt,
+            "token": os.urandom(8).hex()}
+
+
+def is_stale(holder: dict[str, Any], age_s: float, lease_s: float) -> bool:
+    """Whether the process behind a claim is gone (see the module docstring)."""
+    if holder.get("host") == socket.gethostname():
+        started = _process_started(int(holder.get("pid", -1)))
+        return started is None or abs(started - float(holder.get("pid_started") or 0)) > 1.0
+    return age_s > lease_s
+
+
+class Claims:
+    def __init__(self, root: str | Path, lease_s: float = LEASE_S,
+                 heartbeat_s: float = HEARTBEAT_S):
+        self.dir = Path(root) / "claims"
+        self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s
+
+    def _path(self, key: str) -> Path:
+        return self.dir / f"{key}.claim"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def holder(self, key: str) -> dict[str, Any] | None:
+        """The live claim on ``key`` (None when unclaimed or stale)."""
+        found = self._read(key)
+        if found is None:
+            return None
+        holder, age = found
+        return None if is_stale(holder, age, self.lease_s) else holder
+
+    def _read(self, key: str) -> tuple[dict[str, Any], float] | None:
+        path = self._path(key)
+        try:
+            text, age = path.read_text(), time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        try:
+            holder = json.loads(text)
+        except ValueError:  # a claim cut short by a crash while writing it: nobody holds it
+            holder = {"host": "?", "attempt": 0}
+            age = float("inf")
+        return holder, age
+
+    def claim(self, key: str, attempt: int = 1) -> Claim | dict[str, Any]:
+        """Claim ``key``: a :class:`Claim`, or the live holder's details when another process has
+        it. A stale claim is taken over as the next attempt."""
+        claim = self._create(key, attempt, None)
+        if claim is not None:
+            return claim
+        with self._locked():
+            found = self._read(key)
+            if found is not None and not is_stale(*found, self.lease_s):
+                return found[0]
+            previous = found[0] if found else None
+            if found is not None:
+                self._path(key).unlink(missing_ok=True)
+            claim = self._create(key, int((previous or {}).get("attempt", 0)) + 1, previous)
+        if claim is None:  # created by another process between our unlink and create
+            found = self._read(key)
+            return found[0] if found else {"host": "?"}
+        return claim
+
+    def _create(self, key: str, attempt: int, previous: dict[str, Any] | None) -> Claim | None:
+        path = self._path(key)
+        holder = this_holder(attempt)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return None
+        except OSError as e:
+            raise ClaimError(f"cannot create the claim {path} ({e}); check the results "
+                             "directory's permissions and free space") from None
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(holder, f)
+        except OSError as e:
+            path.unlink(missing_ok=True)
+            raise ClaimError(f"cannot write the claim {path} ({e})"
+                             + ("; the disk is full" if e.errno == errno.ENOSPC else "")) from None
+        return Claim(key, path, attempt, holder, previous)
+
+    @contextlib.contextmanager
+    def beating(self, claim: Claim) -> Iterator[Claim]:
+        """Touch the claim every ``heartbeat_s`` while the block runs, then release it."""
+        def beat() -> None:
+            while not claim._stop.wait(self.heartbeat_s):
+                with contextlib.suppress(OSError):
+                    os.utime(claim.path)
+        thread = threading.Thread(target=beat, name=f"claim-{claim.key[:8]}", daemon=True)
+        thread.start()
+        try:
+            yield claim
+        finally:
+            claim._stop.set()
+            thread.join()
+            self.release(claim)
+
+    def release(self, claim: Claim) -> None:
+        """Remove the claim if it is still ours (a claim taken over meanwhile stays)."""
+        with self._locked():
+            found = self._read(claim.key)
+            if found and found[0].get("token") == claim.holder["token"]:
+                claim.path.unlink(missing_ok=True)

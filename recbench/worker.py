@@ -1,0 +1,143 @@
+"""What runs inside a worker process: one trial at a time, through a runner rebuilt once per process.
+
+A :class:`Job` is everything a worker needs to rebuild the coordinator's runner (the experiment, the
+run options, which plugins to load); it is small and picklable. The unit shipped per task is
+``(job, trial)``: one trial, so claims, retries and failures are exact per trial, while the worker
+keeps its last dataset and split, which the executors exploit by handing out trials in (dataset,
+seed, model) order. Workers load data through the same binary cache and write into the same
+result store as the coordinator.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .config import Experiment
+from .errors import ConfigError
+from .records import PlannedTrial, TrialRecord
+
+# One thread for XLA's CPU (Eigen) pool; XLA has no flag for N threads, so N > 1 is set by the CPU
+# affinity mask, whose size XLA takes as its pool size.
+SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen=false"
+
+
+@dataclass(frozen=True)
+class Job:
+    experiment: Experiment
+    options: Any  # recbench.runner.RunOptions, its paths absolute
+    plugin_paths: tuple[str, ...]
+    plugins_allowed: frozenset[str]
+    threads: int
+    token: str  # one run: a worker serving several runs keeps one runner per run
+    compilation_cache: str | None = None  # the coordinator's persistent XLA cache, shared
+
+    @classmethod
+    def of(cls, runner: Any, threads: int, token: str) -> Job:
+        """The job of ``runner``'s run; plugins registered as in-process objects cannot travel."""
+        infos = runner.registry.host.plugins
+        objects = [p.name for p in infos if p.source == "object"]
+        if objects:
+            raise ConfigError(f"plugins {objects} were registered in this process and cannot be "
+                              "loaded by worker processes; put them in a file and pass --plugin "
+                              "FILE, or install them, or use --executor serial")
+        o = runner.options
+        options = replace(o, results_dir=o.results_dir.resolve(), cache_dir=o.cache_dir.resolve(),
+                          data_dir=o.data_dir.resolve() if o.data_dir else None,
+                          echo_trial_output=False)
+        return cls(runner.experiment, options,
+                   tuple(str(os.path.abspath(p.distribution[len("file:"):]))
+                         for p in infos if p.source == "path"),
+                   frozenset(p.name for p in infos if p.source == "entry-point"), threads, token,
+                   _compilation_cache())
+
+
+def _compilation_cache() -> str | None:
+    import jax
+
+    return jax.config.jax_compilation_cache_dir
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment for a worker process started fresh (set before JAX starts its backend)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if threads == 1 and SINGLE_THREAD_FLAG not in flags:
+        flags = f"{flags} {SINGLE_THREAD_FLAG}".strip()
+    return {"XLA_FLAGS": flags, "OMP_NUM_THREADS": str(threads),
+            "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+_limited: list[int] = []
+
+
+def limit_threads(threads: int, slot: int | None) -> None:
+    """Keep this process to ``threads`` cores: XLA's flags (effective if JAX has not started yet),
+    BLAS pools through threadpoolctl, and, given this worker's ``slot``, a CPU affinity of
+    ``threads`` cores of its own."""
+    if _limited:
+        return
+    _limited.append(threads)
+    os.environ.update(thread_env(threads))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    cores = sorted(os.sched_getaffinity(0))
+    if slot is not None and threads < len(cores):
+        first = (slot * threads) % len(cores)
+        os.sched_setaffinity(0, (cores * 2)[first:first + threads])
+
+
+def init_process(threads: int, slots: Any) -> None:
+    """ProcessPoolExecutor initializer: the next free slot, then the thread limits."""
+    with slots.get_lock():
+        slot = slots.value
+        slots.value += 1
+    limit_threads(threads, slot)
+
+
+_runners: dict[str, Any] = {}
+_registries: dict[tuple, Any] = {}
+
+
+def runner_for(job: Job) -> Any:
+    """This process's runner for ``job`` (built once: validation, plugin loading)."""
+    if job.token not in _runners:
+        from . import provenance
+        from .plugins import load_plugins
+        from .registry import Registry
+        from .runner import Runner
+
+        import jax
+
+        _runners.clear()  # one run's runner at a time: it holds a dataset in memory
+        if job.compilation_cache:
+            jax.config.update("jax_compilation_cache_dir", job.compilation_cache)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        # Plugins load once per process (seconds): again only when a plugin file changed.
+        plugins = (job.plugin_paths, job.plugins_allowed,
+                   tuple(provenance.file_code(p) for p in job.plugin_paths))
+        if plugins not in _registries:
+            _registries.clear()
+            _registries[plugins] = Registry.build(load_plugins(paths=job.plugin_paths,
+                                                               allow=set(job.plugins_allowed)))
+        _runners[job.token] = Runner(job.experiment, _registries[plugins], job.options)
+    return _runners[job.token]
+
+
+def run_unit(job: Job, trial: PlannedTrial) -> TrialRecord | dict[str, Any]:
+    """Run one trial in this worker: its record, or the details of the live process holding it."""
+    import jax
+
+    slot = None
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+        slot = name if isinstance(name, int) else None
+    except (ImportError, ValueError):  # not a Dask worker (a process pool's: slot already set)
+        pass
+    limit_threads(job.threads, slot)
+    runner = runner_for(job)
+    with jax.default_device(runner.device):
+        return runner.execute(trial)

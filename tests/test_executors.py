@@ -1,0 +1,205 @@
+"""Executors and faults: a process pool and Dask (a LocalCluster on 127.0.0.1) give the serial
+leaderboard; a worker SIGKILLed mid-trial is retried; a trial past its
+worker's memory fails naming it while the grid goes on; an unreachable scheduler, a full disk and
+two runs on one results directory end cleanly. The misbehaving model is tests/executor_plugin.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from recbench import fileio
+from recbench.claims import Claims
+from recbench.cli.main import main
+from recbench.config import Experiment, from_mapping
+from recbench.errors import ConfigError
+from recbench.executors import ExecutorConfig, make_executor
+from recbench.plugins import load_plugins
+from recbench.registry import Registry
+from recbench.runner import RetryPolicy, RunOptions, Runner
+from recbench.store import ResultStore, StoreError
+from recbench.worker import thread_env
+
+PLUGIN = Path(__file__).with_name("executor_plugin.py")
+os.environ["RECBENCH_TEST_MAIN_PID"] = str(os.getpid())  # the plugin never kills this process
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory) -> Registry:
+    # A persistent XLA cache, handed to the workers: they load what the first run compiled.
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield Registry.build(load_plugins(paths=(PLUGIN,), allow=set()))
+    jax.config.update("jax_compilation_cache_dir", None)
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A LocalCluster (2 workers, 1.5 GB each) reporting a worker's death at once."""
+    dask = pytest.importorskip("dask")
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None, memory_limit="1.5GB",
+                               env=thread_env(1))
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def experiment(*flaky: dict, seeds=(0, 1)) -> Experiment:
+    return from_mapping(Experiment, {
+        "name": "grid", "seeds": list(seeds),
+        "datasets": [{"name": "synthetic", "config": {"n_users": 40, "n_items": 20,
+                                                      "mean_per_user": 6}}],
+        "models": [{"name": "most-popular"},
+                   *({"name": "flaky-popular", "config": c, "label": f"flaky {i}"}
+                     for i, c in enumerate(flaky))],
+        "protocol": {"metrics": ["ndcg"], "ks": [5], "batch_size": 64}})
+
+
+def run(results: Path, exp: Experiment, reg: Registry, attempts: int = 3, **executor):
+    options = RunOptions(results, retry=RetryPolicy(attempts, backoff_s=0.0))
+    pool = make_executor(ExecutorConfig(**executor)) if executor else None
+    return Runner(exp, reg, options).run(pool)
+
+
+def board(records) -> dict:
+    return {(r["model"], r["seed"]): r.get("metrics", r["status"]) for r in records}
+
+
+def killed_once_matches_serial(tmp_path: Path, reg: Registry, name: str, **executor) -> None:
+    """The grid on ``executor`` gives the serial leaderboard although the first flaky trial to
+    start kills its worker (SIGKILL mid-fit): that trial is retried as attempt 2."""
+    serial = run(tmp_path / "serial", experiment({"say": "hello"}), reg)
+    assert {r["status"] for r in serial} == {"ok"}
+    log = (tmp_path / "serial" / serial[1]["log"]).read_text()
+    assert "attempt 1 of 3" in log and "hello" in log
+    exp = experiment({"say": "hello", "deaths": 1, "marker_dir": str(tmp_path / "deaths")})
+    records = run(tmp_path / name, exp, reg, **executor)
+    assert board(records) == board(serial)
+    flaky = [r for r in records if r["model"] == "flaky 0"]
+    assert sorted(r["attempt"] for r in flaky) == [1, 2]
+    retried = next(r for r in flaky if r["attempt"] == 2)
+    log = (tmp_path / name / retried["log"]).read_text()
+    assert log.count("--- ") == 2 and "attempt 2 of 3" in log, log
+    assert not list((tmp_path / name / "claims").glob("*.claim"))
+
+
+def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, reg):
+    killed_once_matches_serial(tmp_path, reg, "processes", kind="processes", workers=2)
+
+
+def test_dask_matches_serial_with_a_worker_killed_and_fails_a_trial_past_its_memory(
+        tmp_path, reg, scheduler):
+    # One test for both, so that one LocalCluster serves them under pytest-xdist too.
+    killed_once_matches_serial(tmp_path, reg, "dask", kind="dask", scheduler=scheduler)
+    exp = experiment({"hog_mb": 2500}, seeds=(0,))  # past the workers' 1.5 GB
+    records = run(tmp_path / "hog", exp, reg, attempts=1, kind="dask", scheduler=scheduler)
+    by_model = {(r["model"], r["seed"]): r for r in records}
+    assert by_model["most-popular", 0]["status"] == "ok"
+    failed = by_model["flaky 0", 0]
+    assert failed["status"] == "failed" and failed["stage"] == "worker died"
+    assert "synthetic / flaky 0 / seed 0" in failed["error"]
+    assert "out of memory" in failed["error"]
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error_within_seconds(tmp_path, capsys):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "e.toml"
+    config.write_text('[[datasets]]\nname = "synthetic"\nconfig = {n_users = 30, n_items = 16, mean_per_user = 6}\n'
+                      '[[models]]\nname = "most-popular"\n')
+    t0 = time.perf_counter()
+    code = main(["run", str(config), "--results", str(tmp_path / "r"), "--executor", "dask",
+                 "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert code == 1 and time.perf_counter() - t0 < 20
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}")
+
+
+def test_a_full_disk_leaves_no_half_record_and_the_next_run_completes(tmp_path, reg,
+                                                                      monkeypatch):
+    real = fileio.atomic_create
+
+    def full_disk(path, write, mode="w"):
+        def half(f):
+            f.write("{\"key\": ")  # part of the record reaches the temporary file, then no room
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, half, mode)
+
+    monkeypatch.setattr("recbench.store.atomic_create", full_disk)
+    exp = experiment({})
+    with pytest.raises(StoreError, match="No space left on device.*run again"):
+        run(tmp_path / "r", exp, reg)
+    trials = tmp_path / "r" / "trials"
+    assert not [p for p in trials.iterdir() if p.suffix == ".json" or p.name.endswith(".tmp")]
+    assert not list(trials.glob("*.npz"))  # the values of the record that was not written
+    assert not list((tmp_path / "r" / "claims").glob("*.claim"))
+    monkeypatch.setattr("recbench.store.atomic_create", real)
+    assert {r["status"] for r in run(tmp_path / "r", exp, reg)} == {"ok"}
+
+
+def test_two_runs_on_one_results_directory_store_each_trial_once(tmp_path, reg):
+    exp = experiment({"sleep_s": 0.3}, {"sleep_s": 0.3, "say": "b"}, seeds=(0, 1, 2))
+    out: dict[int, list] = {}
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, run(tmp_path, exp, reg)))
+               for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert board(out[0]) == board(out[1]) and len(out[0]) == 9
+    assert {r["status"] for r in out[0]} == {"ok"}
+    logs = sorted((tmp_path / "logs").glob("*.log"))
+    assert len(logs) == 9 and all(p.read_text().count("--- ") == 1 for p in logs)  # ran once
+    assert len(list(ResultStore(tmp_path).records())) == 9
+
+
+def test_a_stale_claim_is_taken_over_as_the_next_attempt_and_a_live_one_is_left(tmp_path):
+    claims = Claims(tmp_path, lease_s=60)
+    first = claims.claim("k")
+    assert first.attempt == 1 and claims.claim("k")["pid"] == os.getpid()  # live: left alone
+    dead = {**first.holder, "pid": 2 ** 22 + 17}  # a pid that does not run
+    first.path.write_text(json.dumps(dead))
+    second = claims.claim("k")
+    assert second.attempt == 2 and second.previous["pid"] == dead["pid"]
+    claims.release(first)  # not ours any more: stays
+    assert claims.holder("k")["token"] == second.holder["token"]
+    claims.release(second)
+    assert claims.holder("k") is None
+    other = {**second.holder, "host": "elsewhere"}
+    second.path.write_text(json.dumps(other))
+    assert claims.holder("k") is not None  # another host's claim with a fresh heartbeat
+    os.utime(second.path, (time.time() - 120, time.time() - 120))
+    assert claims.holder("k") is None  # its heartbeat stopped past the lease
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"kind": "processes", "scheduler": "tcp://127.0.0.1:8786"}, "use it with --executor dask"),
+    ({"kind": "dask", "scheduler": "127.0.0.1:8786"}, "an address like tcp://"),
+    ({"kind": "processes", "memory_limit": "2GB"}, "local Dask cluster"),
+    ({"kind": "dask", "workers": 0}, "positive integer"),
+    ({"kind": "threads"}, "serial, processes or dask")])
+def test_executor_options_are_checked_up_front(options, message):
+    with pytest.raises(ConfigError, match=message):
+        ExecutorConfig(**options)
+
+
+def test_plugins_registered_in_process_cannot_go_to_workers(tmp_path):
+    import executor_plugin
+
+    reg = Registry.build(load_plugins(allow=set(), objects=(executor_plugin,)))
+    with pytest.raises(ConfigError, match="registered in this process.*--plugin FILE"):
+        run(tmp_path, experiment({}), reg, kind="processes", workers=1)
