@@ -65,7 +65,7 @@ class CaserNet(SequentialNet):
 class CaserConfig(SequentialConfig):
     """Caser. Defaults: the paper's window of 5, 16 horizontal filters per height, 4 vertical
     filters, d = 64, dropout 0.5 (RecBole's settings), Adam 0.001, full softmax; training rows
-    hold the last 50 positions of each user."""
+    of 50 positions covering every interaction (``windows = "all"``, see SequentialConfig)."""
 
     window: int = 5
     n_h: int = 16

@@ -11,10 +11,12 @@ Training rows (:func:`training_rows`): position ``t`` of a row has the input ite
 target ``s[t + 1]``, the next item, so the loss sees a target at every position. A user's sequence
 of ``n`` items gives ``n - 1`` (input, target) pairs:
 
-- ``windows = "last"`` (SASRec's and RecBole's rule): one row per user holding the most recent
-  ``L`` pairs; a longer history is truncated to its most recent ``L + 1`` items;
-- ``windows = "all"``: the pairs are cut into consecutive rows of ``L`` from the most recent
-  backwards, so every interaction is a target once (the oldest row is left-padded).
+- ``windows = "last"`` (the rule of SASRec's original code): one row per user holding the most
+  recent ``L`` pairs; a longer history is truncated to its most recent ``L + 1`` items;
+- ``windows = "all"`` (the models' default): the pairs are cut into consecutive rows of ``L`` from
+  the most recent backwards, so every interaction is a target once (the oldest row is
+  left-padded), as in RecBole's prefix augmentation, except that a target early in a row sees
+  fewer than ``L`` items of history.
 
 A user with a single interaction has no pair (nothing precedes the item to predict it from) and
 gives no training row; at scoring time that one item is the history, and a user with none gets a
