@@ -261,7 +261,8 @@ def section_run(args) -> list[Row]:
                                               "--quiet"], args.timeout, env)
     load = f"{before:.1f} -> {_load():.1f}"
     if proc is None or proc.returncode != 0:
-        why = "timed out" if proc is None else (proc.stderr.strip().splitlines() or ["?"])[-1]
+        why = (f"timed out after {args.timeout:.0f} s" if proc is None else
+               (proc.stderr.strip().splitlines() or ["?"])[-1])
         return [Row("run", "default `recbench run`", f"not measured: {why}", load=load)]
     return [Row("run", "default `recbench run` end to end (cold cache and results)",
                 f"{wall:.1f} s wall", peak_mb=_fmt(peak, 0), load=load,
@@ -284,9 +285,15 @@ def section_executors(args) -> list[Row]:
                     f"not measured: measure() failed ({type(e).__name__}: {e})",
                     load=f"{before:.1f}")]
     load = f"{before:.1f} -> {_load():.1f}"
-    items = result.items() if isinstance(result, dict) else [("result", result)]
-    return [Row("executors", f"serial vs dask: {key}", str(value), load=load)
-            for key, value in items]
+    if not isinstance(result, dict) or "serial_s" not in result:
+        return [Row("executors", "serial vs dask on one small grid", str(result), load=load)]
+    # {"serial_s": ..., "<executor>_s": ..., plus the grid's sizes}: one row per executor.
+    sizes = ", ".join(f"{k} {v}" for k, v in result.items() if not k.endswith("_s"))
+    serial = result["serial_s"]
+    return [Row("executors", f"{key[:-2]} executor, one small grid ({sizes})",
+                f"{value:.1f} s wall", "" if key == "serial_s" else f"serial {serial:.1f} s",
+                "" if key == "serial_s" else f"{value / serial:.2f}x", load=load)
+            for key, value in result.items() if key.endswith("_s")]
 
 
 RUNNERS = {"eval": section_eval, "scale": section_scale, "models": section_models,
