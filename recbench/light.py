@@ -17,7 +17,9 @@ from typing import Any
 
 from .config import Component
 
-_SEQUENTIAL = {"epochs": 3, "eval_every": 3, "max_len": 20, "dim": 32, "batch_size": 256}
+# One training row per user (its last 20 items), not one per window of its whole history.
+_SEQUENTIAL = {"epochs": 3, "eval_every": 3, "max_len": 20, "dim": 32, "batch_size": 256,
+               "windows": "last"}
 _SEQUENTIAL_WHAT = "3 epochs, 20 items, d 32"
 
 # model name -> (config overrides, what the label says about them)
