@@ -21,6 +21,7 @@ from .records import PlannedTrial, TrialRecord
 # One thread for XLA's CPU (Eigen) pool; XLA has no flag for N threads, so N > 1 is set by the CPU
 # affinity mask, whose size XLA takes as its pool size.
 SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen=false"
+PREALLOCATE = "XLA_PYTHON_CLIENT_PREALLOCATE"
 
 
 @dataclass(frozen=True)
@@ -59,26 +60,31 @@ def _compilation_cache() -> str | None:
     return jax.config.jax_compilation_cache_dir
 
 
-def thread_env(threads: int) -> dict[str, str]:
-    """Environment for a worker process started fresh (set before JAX starts its backend)."""
+def thread_env(threads: int, shared: bool = False) -> dict[str, str]:
+    """Environment for a worker process started fresh (set before JAX starts its backend).
+    ``shared``: other workers run on this machine, so no worker may take most of a GPU's memory
+    up front (JAX preallocates 75% of it); a value the user set is kept."""
     flags = os.environ.get("XLA_FLAGS", "")
     if threads == 1 and SINGLE_THREAD_FLAG not in flags:
         flags = f"{flags} {SINGLE_THREAD_FLAG}".strip()
-    return {"XLA_FLAGS": flags, "OMP_NUM_THREADS": str(threads),
-            "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {"XLA_FLAGS": flags, "OMP_NUM_THREADS": str(threads),
+           "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if shared:
+        env[PREALLOCATE] = os.environ.get(PREALLOCATE, "false")
+    return env
 
 
 _limited: list[int] = []
 
 
-def limit_threads(threads: int, slot: int | None) -> None:
+def limit_threads(threads: int, slot: int | None, shared: bool = False) -> None:
     """Keep this process to ``threads`` cores: XLA's flags (effective if JAX has not started yet),
     BLAS pools through threadpoolctl, and, given this worker's ``slot``, a CPU affinity of
     ``threads`` cores of its own."""
     if _limited:
         return
     _limited.append(threads)
-    os.environ.update(thread_env(threads))
+    os.environ.update(thread_env(threads, shared))
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
@@ -88,12 +94,12 @@ def limit_threads(threads: int, slot: int | None) -> None:
         os.sched_setaffinity(0, (cores * 2)[first:first + threads])
 
 
-def init_process(threads: int, slots: Any) -> None:
+def init_process(threads: int, slots: Any, shared: bool = False) -> None:
     """ProcessPoolExecutor initializer: the next free slot, then the thread limits."""
     with slots.get_lock():
         slot = slots.value
         slots.value += 1
-    limit_threads(threads, slot)
+    limit_threads(threads, slot, shared)
 
 
 _runners: dict[str, Any] = {}
