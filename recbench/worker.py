@@ -10,7 +10,9 @@ result store as the coordinator.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +35,7 @@ class Job:
     threads: int
     token: str  # one run: a worker serving several runs keeps one runner per run
     compilation_cache: str | None = None  # the coordinator's persistent XLA cache, shared
+    training_log: bool = False  # -v: workers print the training loop's lines on their stderr
 
     @classmethod
     def of(cls, runner: Any, threads: int, token: str) -> Job:
@@ -51,7 +54,25 @@ class Job:
                    tuple(str(os.path.abspath(p.distribution[len("file:"):]))
                          for p in infos if p.source == "path"),
                    frozenset(p.name for p in infos if p.source == "entry-point"), threads, token,
-                   _compilation_cache())
+                   _compilation_cache(), logging.NOTSET < _training_log().level <= logging.INFO)
+
+
+def _training_log() -> logging.Logger:
+    from .train import log
+
+    return log
+
+
+def _show_training_log() -> None:
+    """-v in a worker: the training loop's lines on this process's stderr (the coordinator's
+    terminal for local workers, the worker's log on a cluster) besides each trial's log."""
+    log = _training_log()
+    if not any(getattr(h, "recbench_worker", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.__stderr__)
+        handler.recbench_worker = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 def _compilation_cache() -> str | None:
@@ -127,6 +148,8 @@ def runner_for(job: Job) -> Any:
             _registries.clear()
             _registries[plugins] = Registry.build(load_plugins(paths=job.plugin_paths,
                                                                allow=set(job.plugins_allowed)))
+        if job.training_log:
+            _show_training_log()
         _runners[job.token] = Runner(job.experiment, _registries[plugins], job.options)
     return _runners[job.token]
 

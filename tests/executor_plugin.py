@@ -3,12 +3,14 @@
 ``flaky-popular`` ranks by popularity, and can misbehave the way real trials do on a cluster:
 ``deaths`` times it SIGKILLs the worker process it runs in (counted by files in ``marker_dir``, -1:
 always), ``hog_mb`` allocates that much memory before fitting (past a worker's memory limit),
-``sleep_s`` makes it slow, ``say`` prints a line (for the trial's log). It never kills the process
-named by ``RECBENCH_TEST_MAIN_PID`` (the test runner itself): there it raises instead.
+``sleep_s`` makes it slow (counted from when a file appears in ``wait_for``: so it is running when
+another trial dies), ``say`` prints a line and logs it at INFO (for the trial's log). It never kills
+the process named by ``RECBENCH_TEST_MAIN_PID`` (the test runner itself): there it raises instead.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -28,6 +30,7 @@ class FlakyConfig:
     deaths: int = 0
     hog_mb: int = 0
     sleep_s: float = 0.0
+    wait_for: str = ""  # a directory: sleep_s counts from when a file appears there
     say: str = ""
 
 
@@ -59,6 +62,7 @@ class FlakyModel:
         c = self.config
         if c.say:
             print(c.say)
+            logging.getLogger("recbench.train").info("said %s", c.say)  # as the epochs are
         if c.deaths:
             marks = Path(c.marker_dir)
             marks.mkdir(parents=True, exist_ok=True)
@@ -75,6 +79,9 @@ class FlakyModel:
         if c.hog_mb and os.environ.get("RECBENCH_TEST_MAIN_PID") != str(os.getpid()):
             time.sleep(5)  # the monitor's next look
             _die()  # the limit did not stop it: die anyway, as the OS would
+        deadline = time.monotonic() + 60
+        while c.wait_for and not any(Path(c.wait_for).glob("*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
         time.sleep(c.sleep_s)
         return FlakyFitted(jnp.asarray(train.item_counts, jnp.float32))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import socket
 import threading
@@ -82,10 +83,11 @@ def board(records) -> dict:
 def serial(reg, tmp_path_factory) -> dict:
     """The leaderboard of the grid run in this process (shared by the engines' tests)."""
     root = tmp_path_factory.mktemp("serial")
-    records = run(root, experiment({"sleep_s": 1.0}, {"say": "hello"}), reg)
+    records = run(root, experiment({}, {"say": "hello"}), reg)
     assert {r["status"] for r in records} == {"ok"}
     log = (root / next(r for r in records if r["model"] == "flaky 1")["log"]).read_text()
     assert "attempt 1 of 3" in log and "hello" in log
+    assert "INFO recbench.train: said hello" in log  # though nothing shows INFO on the console
     return board(records)
 
 
@@ -95,8 +97,9 @@ def killed_once_matches_serial(tmp_path: Path, reg: Registry, serial: dict, name
     start kills its worker (SIGKILL mid-fit) while a slow trial runs next to it. Its rerun is
     attempt ``retried_as``: 2 where its worker ran it alone, 1 where the death took the other
     trial down too (a process pool), so neither can be blamed; the slow one is never charged."""
-    exp = experiment({"sleep_s": 1.0},  # first: claimed before the second can die
-                     {"say": "hello", "deaths": 1, "marker_dir": str(tmp_path / "deaths")})
+    deaths = str(tmp_path / "deaths")
+    exp = experiment({"sleep_s": 1.0, "wait_for": deaths},  # running when the second dies
+                     {"say": "hello", "deaths": 1, "marker_dir": deaths})
     records = run(tmp_path / name, exp, reg, **executor)
     assert board(records) == serial
     flaky = {r["seed"]: r for r in records if r["model"] == "flaky 1"}
@@ -104,12 +107,20 @@ def killed_once_matches_serial(tmp_path: Path, reg: Registry, serial: dict, name
     log = (tmp_path / name / flaky[0]["log"]).read_text()
     assert flaky[0]["attempt"] == retried_as and log.count("--- ") == 2, log
     assert f"attempt {retried_as} of 3" in log.split("--- ")[-1], log
+    assert log.count("INFO recbench.train: said hello") == 2, log
     assert not list((tmp_path / name / "claims").glob("*.claim"))
 
 
-def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, reg, serial):
-    killed_once_matches_serial(tmp_path, reg, serial, "processes", 1, kind="processes",
-                               workers=2)
+def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, reg, serial,
+                                                                       capfd):
+    training = logging.getLogger("recbench.train")
+    training.setLevel(logging.INFO)  # what -v does: the workers show the training lines too
+    try:
+        killed_once_matches_serial(tmp_path, reg, serial, "processes", 1, kind="processes",
+                                   workers=2)
+    finally:
+        training.setLevel(logging.NOTSET)
+    assert "  said hello" in capfd.readouterr().err
 
 
 def test_dask_matches_serial_with_a_worker_killed_and_fails_a_trial_past_its_memory(
