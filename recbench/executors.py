@@ -23,6 +23,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import socket
 import time
 import uuid
 from collections import deque
@@ -286,6 +287,17 @@ def _quiet_shutdown(record: logging.LogRecord) -> bool:
     return "still alive after" not in record.getMessage()
 
 
+def _refused_at_once(address: str, timeout_s: float) -> None:
+    """Raise ConnectionRefusedError when nothing listens at a tcp:// address (the Dask client
+    would retry for its whole timeout); other outcomes are left to the client."""
+    from distributed.comm import get_address_host_port, parse_address
+
+    if parse_address(address)[0] != "tcp":
+        return
+    with contextlib.suppress(socket.timeout, socket.gaierror):
+        socket.create_connection(get_address_host_port(address), timeout=timeout_s).close()
+
+
 def connect(config: ExecutorConfig) -> Any:
     """A Dask client: of the scheduler named, or of a new LocalCluster bound to 127.0.0.1 (its
     workers one task at a time, each with ``threads_per_worker`` JAX threads)."""
@@ -294,6 +306,7 @@ def connect(config: ExecutorConfig) -> Any:
 
     if config.scheduler is not None:
         try:
+            _refused_at_once(config.scheduler, config.connect_timeout_s)
             return Client(config.scheduler, timeout=config.connect_timeout_s)
         except (OSError, TimeoutError) as e:
             raise ConfigError(f"cannot reach the Dask scheduler at {config.scheduler} within "
