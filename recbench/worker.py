@@ -34,7 +34,8 @@ class Job:
     plugins_allowed: frozenset[str]
     threads: int
     token: str  # one run: a worker serving several runs keeps one runner per run
-    compilation_cache: str | None = None  # the coordinator's persistent XLA cache, shared
+    compilation_cache: tuple[str, float] | None = None  # the coordinator's persistent XLA cache
+    # (directory, least compile time cached), shared
     training_log: bool = False  # -v: workers print the training loop's lines on their stderr
 
     @classmethod
@@ -75,10 +76,11 @@ def _show_training_log() -> None:
     log.setLevel(logging.INFO)
 
 
-def _compilation_cache() -> str | None:
+def _compilation_cache() -> tuple[str, float] | None:
     import jax
 
-    return jax.config.jax_compilation_cache_dir
+    where = jax.config.jax_compilation_cache_dir
+    return (where, jax.config.jax_persistent_cache_min_compile_time_secs) if where else None
 
 
 def thread_env(threads: int, shared: bool = False) -> dict[str, str]:
@@ -139,8 +141,9 @@ def runner_for(job: Job) -> Any:
 
         _runners.clear()  # one run's runner at a time: it holds a dataset in memory
         if job.compilation_cache:
-            jax.config.update("jax_compilation_cache_dir", job.compilation_cache)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+            where, least_s = job.compilation_cache
+            jax.config.update("jax_compilation_cache_dir", where)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", least_s)
         # Plugins load once per process (seconds): again only when a plugin file changed.
         plugins = (job.plugin_paths, job.plugins_allowed,
                    tuple(provenance.file_code(p) for p in job.plugin_paths))

@@ -83,7 +83,7 @@ def board(records) -> dict:
 def serial(reg, tmp_path_factory) -> dict:
     """The leaderboard of the grid run in this process (shared by the engines' tests)."""
     root = tmp_path_factory.mktemp("serial")
-    records = run(root, experiment({}, {"say": "hello"}), reg)
+    records = run(root, experiment({}, {"say": "hello"}, seeds=(0,)), reg)
     assert {r["status"] for r in records} == {"ok"}
     log = (root / next(r for r in records if r["model"] == "flaky 1")["log"]).read_text()
     assert "attempt 1 of 3" in log and "hello" in log
@@ -99,7 +99,7 @@ def killed_once_matches_serial(tmp_path: Path, reg: Registry, serial: dict, name
     trial down too (a process pool), so neither can be blamed; the slow one is never charged."""
     deaths = str(tmp_path / "deaths")
     exp = experiment({"sleep_s": 1.0, "wait_for": deaths},  # running when the second dies
-                     {"say": "hello", "deaths": 1, "marker_dir": deaths})
+                     {"say": "hello", "deaths": 1, "marker_dir": deaths}, seeds=(0,))
     records = run(tmp_path / name, exp, reg, **executor)
     assert board(records) == serial
     flaky = {r["seed"]: r for r in records if r["model"] == "flaky 1"}
@@ -111,6 +111,13 @@ def killed_once_matches_serial(tmp_path: Path, reg: Registry, serial: dict, name
     assert not list((tmp_path / name / "claims").glob("*.claim"))
 
 
+# The two engine tests each start several JAX processes: on one pytest-xdist worker (run with
+# --dist loadgroup), one after the other, they share the serial leaderboard and never compete
+# with each other for the cores.
+CLUSTER = pytest.mark.xdist_group("executor-clusters")
+
+
+@CLUSTER
 def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, reg, serial,
                                                                        capfd):
     training = logging.getLogger("recbench.train")
@@ -123,6 +130,7 @@ def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, 
     assert "  said hello" in capfd.readouterr().err
 
 
+@CLUSTER
 def test_dask_matches_serial_with_a_worker_killed_and_fails_a_trial_past_its_memory(
         tmp_path, reg, serial, scheduler):
     # One test for both, so that one LocalCluster serves them under pytest-xdist too.
