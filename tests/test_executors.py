@@ -92,14 +92,14 @@ def serial(reg, tmp_path_factory) -> dict:
 
 
 def killed_once_matches_serial(tmp_path: Path, reg: Registry, serial: dict, name: str,
-                               retried_as: int, **executor) -> None:
+                               retried_as: int, slow: dict, killer: dict, **executor) -> None:
     """The grid on ``executor`` gives the serial leaderboard although the first flaky trial to
-    start kills its worker (SIGKILL mid-fit) while a slow trial runs next to it. Its rerun is
+    start kills its worker (SIGKILL mid-fit) while a ``slow`` trial runs next to it. Its rerun is
     attempt ``retried_as``: 2 where its worker ran it alone, 1 where the death took the other
     trial down too (a process pool), so neither can be blamed; the slow one is never charged."""
     deaths = str(tmp_path / "deaths")
-    exp = experiment({"sleep_s": 1.0, "wait_for": deaths},  # running when the second dies
-                     {"say": "hello", "deaths": 1, "marker_dir": deaths}, seeds=(0,))
+    exp = experiment({"wait_for": deaths, **slow},  # running when the second dies
+                     {"say": "hello", "deaths": 1, "marker_dir": deaths, **killer}, seeds=(0,))
     records = run(tmp_path / name, exp, reg, **executor)
     assert board(records) == serial
     flaky = {r["seed"]: r for r in records if r["model"] == "flaky 1"}
@@ -111,31 +111,26 @@ def killed_once_matches_serial(tmp_path: Path, reg: Registry, serial: dict, name
     assert not list((tmp_path / name / "claims").glob("*.claim"))
 
 
-# The two engine tests each start several JAX processes: on one pytest-xdist worker (run with
-# --dist loadgroup), one after the other, they share the serial leaderboard and never compete
-# with each other for the cores.
-CLUSTER = pytest.mark.xdist_group("executor-clusters")
-
-
-@CLUSTER
 def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, reg, serial,
                                                                        capfd):
     training = logging.getLogger("recbench.train")
     training.setLevel(logging.INFO)  # what -v does: the workers show the training lines too
     try:
-        killed_once_matches_serial(tmp_path, reg, serial, "processes", 1, kind="processes",
-                                   workers=2)
+        # The slow trial hangs until the pool's break takes it down: always lost with the killer.
+        hang = str(tmp_path / "hang")  # the killer starts once the slow one hangs there
+        killed_once_matches_serial(tmp_path, reg, serial, "processes", 1,
+                                   {"hang_once": hang, "wait_for": ""}, {"wait_for": hang},
+                                   kind="processes", workers=2)
     finally:
         training.setLevel(logging.NOTSET)
     assert "  said hello" in capfd.readouterr().err
 
 
-@CLUSTER
 def test_dask_matches_serial_with_a_worker_killed_and_fails_a_trial_past_its_memory(
         tmp_path, reg, serial, scheduler):
     # One test for both, so that one LocalCluster serves them under pytest-xdist too.
-    killed_once_matches_serial(tmp_path, reg, serial, "dask", 2, kind="dask",
-                               scheduler=scheduler)
+    killed_once_matches_serial(tmp_path, reg, serial, "dask", 2, {"sleep_s": 1.0}, {},
+                               kind="dask", scheduler=scheduler)
     exp = experiment({"hog_mb": 2500}, seeds=(0,))  # past the workers' 1.5 GB
     records = run(tmp_path / "hog", exp, reg, attempts=1, kind="dask", scheduler=scheduler)
     by_model = {(r["model"], r["seed"]): r for r in records}
