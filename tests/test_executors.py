@@ -1,7 +1,8 @@
 """Executors and faults: a process pool and Dask (a LocalCluster on 127.0.0.1) give the serial
-leaderboard; a worker SIGKILLed mid-trial is retried; a trial past its
-worker's memory fails naming it while the grid goes on; an unreachable scheduler, a full disk and
-two runs on one results directory end cleanly. The misbehaving model is tests/executor_plugin.py.
+leaderboard; a worker SIGKILLed mid-trial is retried, and the trial that only ran next to it is
+not charged an attempt; a trial past its worker's memory fails naming it while the grid goes on;
+an unreachable scheduler, a full disk, a claim caught half-written and two runs on one results
+directory end cleanly. The misbehaving model is tests/executor_plugin.py.
 """
 
 from __future__ import annotations
@@ -229,6 +230,24 @@ def test_a_claim_being_written_is_live_and_a_forgiven_one_keeps_its_attempt(tmp_
     assert claims.holder("j") is None and claims.claim("j").attempt == 2
     claims.drop_stale("j")  # ours, live: stays
     assert claims.holder("j") is not None
+
+
+def test_a_trial_whose_worker_died_before_claiming_it_is_failed_and_leaves_no_claim(tmp_path):
+    from types import SimpleNamespace
+
+    from recbench.executors import Processes
+    from recbench.records import PlannedTrial
+
+    claims = Claims(tmp_path)
+    claim = claims.claim("k")
+    claim.path.write_text(json.dumps({**claim.holder, "pid": 2 ** 22 + 17}))  # its worker died
+    runner = SimpleNamespace(claims=claims, options=SimpleNamespace(retry=RetryPolicy(1)),
+                             _store=lambda record, per_user, trial: record)
+    trial, deaths = PlannedTrial("k", "synthetic", "flaky", 0, False, {}), {}
+    assert Processes()._lost(runner, trial, deaths) is None  # one death: submitted again
+    record = Processes()._lost(runner, trial, deaths)
+    assert record["stage"] == "worker died" and "died in each of 2 attempts" in record["error"]
+    assert not claim.path.exists()  # the next run starts the trial afresh
 
 
 def test_values_shared_by_a_stored_record_survive_a_failed_write(tmp_path, monkeypatch):
