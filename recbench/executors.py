@@ -272,12 +272,15 @@ class Dask(_Pool):
                     runner.claims.forgive(t.key)
                     suspects.append(t)
                 elif (record := self._lost(runner, t, deaths)) is None:
-                    pending.add(submit(t, 0))
-                    alone.clear()
+                    again = submit(t, 0)
+                    alone = {again.key} if len(owner) == 1 else set()
+                    pending.add(again)
                 else:
                     yield "finished", record
-            if not owner and suspects:
-                alone = {submit(suspects.popleft(), 0).key}
+            if not owner and suspects:  # nothing else of ours runs: the next suspect, alone
+                solo = submit(suspects.popleft(), 0)
+                pending.add(solo)
+                alone = {solo.key}
             yield "started", f"{len(owner)} queued or running on the cluster"
         return held
 

@@ -48,12 +48,13 @@ def reg(tmp_path_factory) -> Registry:
 
 @pytest.fixture(scope="module")
 def scheduler():
-    """A LocalCluster (2 workers, 1.5 GB each) reporting a worker's death at once."""
+    """A LocalCluster (2 workers of 2 threads, 1.5 GB each) reporting a worker's death at once:
+    a death takes every trial its worker ran, so none is charged until one runs alone."""
     dask = pytest.importorskip("dask")
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
                                host="127.0.0.1", dashboard_address=None, memory_limit="1.5GB",
                                env=thread_env(1))
     yield cluster.scheduler_address
@@ -130,7 +131,7 @@ def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, 
 def test_dask_matches_serial_with_a_worker_killed_and_fails_a_trial_past_its_memory(
         tmp_path, reg, serial, scheduler):
     # One test for both, so that one LocalCluster serves them under pytest-xdist too.
-    killed_once_matches_serial(tmp_path, reg, serial, "dask", 2, {"sleep_s": 1.0}, {},
+    killed_once_matches_serial(tmp_path, reg, serial, "dask", 1, {"sleep_s": 1.0}, {},
                                kind="dask", scheduler=scheduler)
     exp = experiment({"hog_mb": 2500}, seeds=(0,))  # past the workers' 1.5 GB
     records = run(tmp_path / "hog", exp, reg, attempts=1, kind="dask", scheduler=scheduler)
