@@ -9,7 +9,13 @@ than the lease (another host). A stale claim is taken over with the attempt numb
 the attempt count of a trial whose worker keeps dying lives here, whatever the executor.
 
 Taking over and releasing happen under one ``flock`` of ``claims/.lock``, so a fresh claim is never
-removed in place of the stale one it replaced.
+removed in place of the stale one it replaced. A claim appears whole (written to a temporary file,
+then hard-linked into place), so a reader never sees a half-written one; an unreadable claim is
+still treated as live until the lease has passed since it was written.
+
+A process that only stood next to a dying one (its pool went down with it) did nothing wrong: the
+coordinator *forgives* its stale claim, replacing it by a released one that keeps its attempt
+number, so its rerun is the same attempt again instead of the next one.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 import psutil
 
 from .errors import RecbenchError
+from .fileio import atomic_create, atomic_write
 
 LEASE_S = 120.0  # a claim whose heartbeat is older than this is stale (other hosts)
 HEARTBEAT_S = 10.0
@@ -67,6 +74,8 @@ def this_holder(attempt: int) -> dict[str, Any]:
 
 def is_stale(holder: dict[str, Any], age_s: float, lease_s: float) -> bool:
     """Whether the process behind a claim is gone (see the module docstring)."""
+    if holder.get("released"):
+        return True
     if holder.get("host") == socket.gethostname():
         started = _process_started(int(holder.get("pid", -1)))
         return started is None or abs(started - float(holder.get("pid_started") or 0)) > 1.0
@@ -109,9 +118,8 @@ class Claims:
             return None
         try:
             holder = json.loads(text)
-        except ValueError:  # a claim cut short by a crash while writing it: nobody holds it
+        except ValueError:  # not written by recbench (claims appear whole): live until the lease
             holder = {"host": "?", "attempt": 0}
-            age = float("inf")
         return holder, age
 
     def claim(self, key: str, attempt: int = 1) -> Claim | dict[str, Any]:
@@ -137,21 +145,33 @@ class Claims:
         path = self._path(key)
         holder = this_holder(attempt)
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return None
+        try:  # whole or not at all: a reader never finds an empty claim to take for stale
+            if not atomic_create(path, lambda f: json.dump(holder, f)):
+                return None
         except OSError as e:
             raise ClaimError(f"cannot create the claim {path} ({e}); check the results "
-                             "directory's permissions and free space") from None
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(holder, f)
-        except OSError as e:
-            path.unlink(missing_ok=True)
-            raise ClaimError(f"cannot write the claim {path} ({e})"
-                             + ("; the disk is full" if e.errno == errno.ENOSPC else "")) from None
+                             "directory's permissions"
+                             + (": the disk is full" if e.errno == errno.ENOSPC else
+                                " and free space")) from None
         return Claim(key, path, attempt, holder, previous)
+
+    def forgive(self, key: str) -> None:
+        """A stale claim on ``key`` whose process died through no fault of its trial: released,
+        keeping its attempt number for the rerun (a live or absent claim is left as it is)."""
+        with self._locked():
+            found = self._read(key)
+            if found is None or found[0].get("released") or not is_stale(*found, self.lease_s):
+                return
+            released = {**found[0], "released": True,
+                        "attempt": int(found[0].get("attempt", 1)) - 1}
+            atomic_write(self._path(key), lambda f: json.dump(released, f))
+
+    def drop_stale(self, key: str) -> None:
+        """Remove a stale claim on ``key`` (its trial was stored as failed elsewhere)."""
+        with self._locked():
+            found = self._read(key)
+            if found is not None and is_stale(*found, self.lease_s):
+                self._path(key).unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def beating(self, claim: Claim) -> Iterator[Claim]:

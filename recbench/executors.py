@@ -10,8 +10,10 @@ A worker that dies (SIGKILL, out of memory) is handled by the engine, never by a
 own: ``concurrent.futures`` reports a broken pool, Dask a ``KilledWorker``. The trials in flight are
 submitted again; the stale claim each left makes the retry the next attempt of the policy
 (:class:`recbench.runner.RetryPolicy`), and the one that exhausts it is stored as failed. A broken
-process pool takes every worker down with it, so the trials it interrupted are retried one at a
-time, each alone: only the one that really kills its process uses up its attempts.
+process pool takes every worker down with it, and a Dask worker of several threads every trial it
+ran: when several trials were in flight, none is charged (their claims are forgiven, keeping the
+attempt number) and they are retried one at a time, each alone, so only the one that really kills
+its process uses up its attempts.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import socket
 import time
 import uuid
 from collections import deque
@@ -150,7 +153,9 @@ class _Pool(_Executor):
         if deaths[t.key] <= runner.options.retry.attempts:
             return None
         last = {"attempt": deaths[t.key], "host": "?", "pid": -1, "claimed": "?"}
-        return runner._store(died_record(t, last, runner.options.retry), {}, t)
+        record = runner._store(died_record(t, last, runner.options.retry), {}, t)
+        runner.claims.drop_stale(t.key)  # the next run starts it afresh
+        return record
 
     def _outcome(self, runner: Any, t: PlannedTrial, value: Any, held: list[PlannedTrial]
                  ) -> Iterator[Event]:
@@ -165,9 +170,10 @@ class Processes(_Pool):
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
-        return cf.ProcessPoolExecutor(self.config.n_workers(), mp_context=ctx,
-                                      initializer=init_process,
-                                      initargs=(self.config.threads_per_worker, ctx.Value("i", 0)))
+        n = self.config.n_workers()
+        return cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=init_process,
+                                      initargs=(self.config.threads_per_worker, ctx.Value("i", 0),
+                                                n > 1))
 
     def _pass(self, runner: Any, todo: list[PlannedTrial]) -> Iterator[Event]:
         from concurrent.futures.process import BrokenProcessPool
@@ -201,10 +207,14 @@ class Processes(_Pool):
                     cf.wait(flight)
                     broken += list(flight.values())
                     flight.clear()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for t in broken:
-                        record = self._lost(runner, t, deaths)
-                        if record is None:
+                    # Its workers are terminated after the futures fail: wait, so their claims
+                    # are stale when forgiven.
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    for t in broken:  # of several, none is to blame: their claims are forgiven
+                        if len(broken) > 1:
+                            runner.claims.forgive(t.key)
+                            suspects.append(t)
+                        elif (record := self._lost(runner, t, deaths)) is None:
                             suspects.append(t)
                         else:
                             yield "finished", record
@@ -247,27 +257,48 @@ class Dask(_Pool):
             return f
 
         owner: dict[str, PlannedTrial] = {}
-        pending = as_completed([submit(t, i) for i, t in enumerate(todo)])
-        running = len(todo)
+        first = [submit(t, i) for i, t in enumerate(todo)]
+        pending, suspects = as_completed(first), deque[PlannedTrial]()
+        alone = {f.key for f in first} if len(first) == 1 else set()  # ran with none of ours
         for f in pending:
             t = owner.pop(f.key)
-            running -= 1
             try:
                 yield from self._outcome(runner, t, f.result(), held)
-            except (KilledWorker, cf.CancelledError):  # its worker died (or its data with it)
-                record = self._lost(runner, t, deaths)
-                if record is None:
-                    pending.add(submit(t, 0))
-                    running += 1
+            except (KilledWorker, cf.CancelledError) as e:  # its worker died (or its data)
+                # A worker of several threads ran other trials too: none of them is to blame, so
+                # each runs again alone; one that ran alone (or on one thread) is charged.
+                threads = getattr(getattr(e, "last_worker", None), "nthreads", 1) or 1
+                if f.key not in alone and threads > 1:
+                    runner.claims.forgive(t.key)
+                    suspects.append(t)
+                elif (record := self._lost(runner, t, deaths)) is None:
+                    again = submit(t, 0)
+                    alone = {again.key} if len(owner) == 1 else set()
+                    pending.add(again)
                 else:
                     yield "finished", record
-            yield "started", f"{running} queued or running on the cluster"
+            if not owner and suspects:  # nothing else of ours runs: the next suspect, alone
+                solo = submit(suspects.popleft(), 0)
+                pending.add(solo)
+                alone = {solo.key}
+            yield "started", f"{len(owner)} queued or running on the cluster"
         return held
 
 
 def _quiet_shutdown(record: logging.LogRecord) -> bool:
     """A worker whose JAX runtime takes a few seconds to exit is killed at shutdown: not news."""
     return "still alive after" not in record.getMessage()
+
+
+def _refused_at_once(address: str, timeout_s: float) -> None:
+    """Raise ConnectionRefusedError when nothing listens at a tcp:// address (the Dask client
+    would retry for its whole timeout); other outcomes are left to the client."""
+    from distributed.comm import get_address_host_port, parse_address
+
+    if parse_address(address)[0] != "tcp":
+        return
+    with contextlib.suppress(socket.timeout, socket.gaierror):
+        socket.create_connection(get_address_host_port(address), timeout=timeout_s).close()
 
 
 def connect(config: ExecutorConfig) -> Any:
@@ -278,6 +309,7 @@ def connect(config: ExecutorConfig) -> Any:
 
     if config.scheduler is not None:
         try:
+            _refused_at_once(config.scheduler, config.connect_timeout_s)
             return Client(config.scheduler, timeout=config.connect_timeout_s)
         except (OSError, TimeoutError) as e:
             raise ConfigError(f"cannot reach the Dask scheduler at {config.scheduler} within "
@@ -289,5 +321,6 @@ def connect(config: ExecutorConfig) -> Any:
         cluster = LocalCluster(n_workers=config.n_workers(), threads_per_worker=1,
                                processes=True, host="127.0.0.1", dashboard_address=None,
                                memory_limit=config.memory_limit or "auto",
-                               env=thread_env(config.threads_per_worker))
+                               env=thread_env(config.threads_per_worker,
+                                              shared=config.n_workers() > 1))
     return Client(cluster)

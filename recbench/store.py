@@ -244,20 +244,26 @@ class ResultStore:
         try:
             created = atomic_create(self.trials / f"{key}.json", lambda f: f.write(text))
         except BaseException:  # e.g. a full disk: no record, so its values go too
-            if npz is not None:
-                npz.unlink(missing_ok=True)
+            self._drop_values(key, npz)
             raise
         if not created:
-            try:
-                winner = self._load_ok(key).get("files", {}).get("per_user")
-            except StoreError:
-                winner = None
-            if npz is not None and winner != npz.name:
-                npz.unlink(missing_ok=True)  # ours lost the race; the winner's file stays
+            self._drop_values(key, npz)  # ours lost the race
             return "already stored"
         self._verified[key] = json.loads(text)
         (self.failed / f"{key}.json").unlink(missing_ok=True)
         return "stored"
+
+    def _drop_values(self, key: str, npz: Path | None) -> None:
+        """Remove the per-user file of a record that was not stored, unless a stored record of
+        ``key`` names it: the name is a content hash, so another run's identical values share it."""
+        if npz is None:
+            return
+        try:
+            winner = self._load_ok(key).get("files", {}).get("per_user")
+        except StoreError:
+            winner = None
+        if winner != npz.name:
+            npz.unlink(missing_ok=True)
 
 
 def _check_aligned(key: str, per_user: dict[str, np.ndarray]) -> None:

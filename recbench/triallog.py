@@ -2,7 +2,8 @@
 
 The file is appended to while the trial runs, so the lines of an attempt whose process was killed
 stay for the next attempt to follow. Python-level output only: ``sys.stdout``, ``sys.stderr``,
-warnings and log records; what native code writes to the file descriptors is not captured.
+warnings and log records (recbench's and the built-in plugins' from INFO up, whatever the console
+shows); what native code writes to the file descriptors is not captured.
 
 Output is routed per thread: while any trial runs, ``sys.stdout`` and ``sys.stderr`` are wrapped by
 a stream that copies a thread's writes into that thread's trial log, so trials running at once in
@@ -66,10 +67,21 @@ class _ThisThread(logging.Handler):
             _write_log(self.format(record) + "\n")
 
 
+# recbench's and the built-in plugins' loggers: their INFO records (the per-epoch lines of the
+# training loop) belong in a trial's log even when nothing shows them on the console.
+INFO_LOGGERS = ("recbench", "recbench_builtin")
+_levels: dict[str, int] = {}  # each logger's own level before the first capture lowered it
+
+
 def _install() -> None:
     with _lock:
         if _active[0] == 0:
             sys.stdout, sys.stderr = _Routed(sys.stdout), _Routed(sys.stderr)  # type: ignore[assignment]
+            for name in INFO_LOGGERS:
+                logger = logging.getLogger(name)
+                if logger.getEffectiveLevel() > logging.INFO:
+                    _levels[name] = logger.level
+                    logger.setLevel(logging.INFO)
         _active[0] += 1
 
 
@@ -81,6 +93,9 @@ def _uninstall() -> None:
                 stream = getattr(sys, name)
                 if isinstance(stream, _Routed):
                     setattr(sys, name, stream.original)
+            for name, level in _levels.items():
+                logging.getLogger(name).setLevel(level)
+            _levels.clear()
 
 
 @contextlib.contextmanager

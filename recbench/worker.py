@@ -10,7 +10,9 @@ result store as the coordinator.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +23,7 @@ from .records import PlannedTrial, TrialRecord
 # One thread for XLA's CPU (Eigen) pool; XLA has no flag for N threads, so N > 1 is set by the CPU
 # affinity mask, whose size XLA takes as its pool size.
 SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen=false"
+PREALLOCATE = "XLA_PYTHON_CLIENT_PREALLOCATE"
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,9 @@ class Job:
     plugins_allowed: frozenset[str]
     threads: int
     token: str  # one run: a worker serving several runs keeps one runner per run
-    compilation_cache: str | None = None  # the coordinator's persistent XLA cache, shared
+    compilation_cache: tuple[str, float] | None = None  # the coordinator's persistent XLA cache
+    # (directory, least compile time cached), shared
+    training_log: bool = False  # -v: workers print the training loop's lines on their stderr
 
     @classmethod
     def of(cls, runner: Any, threads: int, token: str) -> Job:
@@ -50,35 +55,59 @@ class Job:
                    tuple(str(os.path.abspath(p.distribution[len("file:"):]))
                          for p in infos if p.source == "path"),
                    frozenset(p.name for p in infos if p.source == "entry-point"), threads, token,
-                   _compilation_cache())
+                   _compilation_cache(), logging.NOTSET < _training_log().level <= logging.INFO)
 
 
-def _compilation_cache() -> str | None:
+def _training_log() -> logging.Logger:
+    from .train import log
+
+    return log
+
+
+def _show_training_log() -> None:
+    """-v in a worker: the training loop's lines on this process's stderr (the coordinator's
+    terminal for local workers, the worker's log on a cluster) besides each trial's log."""
+    log = _training_log()
+    if not any(getattr(h, "recbench_worker", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.__stderr__)
+        handler.recbench_worker = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def _compilation_cache() -> tuple[str, float] | None:
     import jax
 
-    return jax.config.jax_compilation_cache_dir
+    where = jax.config.jax_compilation_cache_dir
+    return (where, jax.config.jax_persistent_cache_min_compile_time_secs) if where else None
 
 
-def thread_env(threads: int) -> dict[str, str]:
-    """Environment for a worker process started fresh (set before JAX starts its backend)."""
+def thread_env(threads: int, shared: bool = False) -> dict[str, str]:
+    """Environment for a worker process started fresh (set before JAX starts its backend).
+    ``shared``: other workers run on this machine, so no worker may take most of a GPU's memory
+    up front (JAX preallocates 75% of it); a value the user set is kept."""
     flags = os.environ.get("XLA_FLAGS", "")
     if threads == 1 and SINGLE_THREAD_FLAG not in flags:
         flags = f"{flags} {SINGLE_THREAD_FLAG}".strip()
-    return {"XLA_FLAGS": flags, "OMP_NUM_THREADS": str(threads),
-            "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {"XLA_FLAGS": flags, "OMP_NUM_THREADS": str(threads),
+           "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if shared:
+        env[PREALLOCATE] = os.environ.get(PREALLOCATE, "false")
+    return env
 
 
 _limited: list[int] = []
 
 
-def limit_threads(threads: int, slot: int | None) -> None:
+def limit_threads(threads: int, slot: int | None, shared: bool = False) -> None:
     """Keep this process to ``threads`` cores: XLA's flags (effective if JAX has not started yet),
     BLAS pools through threadpoolctl, and, given this worker's ``slot``, a CPU affinity of
     ``threads`` cores of its own."""
     if _limited:
         return
     _limited.append(threads)
-    os.environ.update(thread_env(threads))
+    os.environ.update(thread_env(threads, shared))
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
@@ -88,12 +117,12 @@ def limit_threads(threads: int, slot: int | None) -> None:
         os.sched_setaffinity(0, (cores * 2)[first:first + threads])
 
 
-def init_process(threads: int, slots: Any) -> None:
+def init_process(threads: int, slots: Any, shared: bool = False) -> None:
     """ProcessPoolExecutor initializer: the next free slot, then the thread limits."""
     with slots.get_lock():
         slot = slots.value
         slots.value += 1
-    limit_threads(threads, slot)
+    limit_threads(threads, slot, shared)
 
 
 _runners: dict[str, Any] = {}
@@ -112,8 +141,9 @@ def runner_for(job: Job) -> Any:
 
         _runners.clear()  # one run's runner at a time: it holds a dataset in memory
         if job.compilation_cache:
-            jax.config.update("jax_compilation_cache_dir", job.compilation_cache)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+            where, least_s = job.compilation_cache
+            jax.config.update("jax_compilation_cache_dir", where)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", least_s)
         # Plugins load once per process (seconds): again only when a plugin file changed.
         plugins = (job.plugin_paths, job.plugins_allowed,
                    tuple(provenance.file_code(p) for p in job.plugin_paths))
@@ -121,6 +151,8 @@ def runner_for(job: Job) -> Any:
             _registries.clear()
             _registries[plugins] = Registry.build(load_plugins(paths=job.plugin_paths,
                                                                allow=set(job.plugins_allowed)))
+        if job.training_log:
+            _show_training_log()
         _runners[job.token] = Runner(job.experiment, _registries[plugins], job.options)
     return _runners[job.token]
 
