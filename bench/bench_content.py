@@ -170,8 +170,8 @@ def two_tower_floor(info: dict, cfg, n_rows: int, n_items: int) -> None:
     rate = b * n_items * k / best
     print("  two-tower multiply-adds per step (forward): " + ", ".join(
         f"{n} {v / 1e6:.0f}M" for n, v in parts.items()))
-    print(f"  {steps} steps, {total / 1e9:.1f} G multiply-adds an epoch (x3 for the backward "
-          f"pass); numpy BLAS here {rate / 1e9:.1f} G/s: floor {total / rate:.2f} s an epoch, "
+    print(f"  {steps} steps, {total / 1e9:.1f} G multiply-adds an epoch (forward and backward: "
+          f"3x the forward); numpy BLAS here {rate / 1e9:.1f} G/s: floor {total / rate:.2f} s an epoch, "
           f"measured {info['epoch_s']:.2f} s")
 
 
