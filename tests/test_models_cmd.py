@@ -80,15 +80,15 @@ def test_declared_metadata_comments_and_validation():
 def test_a_plugin_model_is_described(monkeypatch):
     plugin = types.ModuleType("declared_plugin")
     plugin.register_models = hookimpl(lambda: [ModelSpec(
-        "two-tower", "hybrid", frozenset({"ranking"}), lambda c, x: None, _Declared,
-        "a two-tower model", families=("cnn",))])
+        "text-tower", "hybrid", frozenset({"ranking"}), lambda c, x: None, _Declared,
+        "a text-tower model", families=("cnn",))])
     monkeypatch.setitem(sys.modules, plugin.__name__, plugin)
     from recbench.plugins import load_plugins
     from recbench.registry import Registry
 
     reg = Registry.build(load_plugins(allow=set(), objects=(plugin,)))
     # The CLI builds the registry once per invocation and keeps it in the root context's obj.
-    result = CliRunner().invoke(models_command, ["two-tower"],
+    result = CliRunner().invoke(models_command, ["text-tower"],
                                 obj={"registry": reg, "plugin_paths": ()}, catch_exceptions=False)
     assert "families: hybrid, cnn" in result.output
     assert "factors: int = 8" in result.output and "embedding size" in result.output
