@@ -144,6 +144,7 @@ class TrialRecord(TypedDict):
     counts: NotRequired[Counts]
     n_parameters: NotRequired[int]
     family: NotRequired[str]
+    families: NotRequired[list[str]]
     memory: NotRequired[Memory]
     fit_info: NotRequired[dict[str, FitInfoValue]]
     files: NotRequired[Files]

@@ -555,6 +555,8 @@ class Runner:
                    "timings": timings, "counts": result.counts,
                    "n_parameters": provenance.parameter_count(fitted),
                    "family": model.spec.family,  # reports group by it, plugin installed or not
+                   **({"families": [model.spec.family, *model.spec.families]}
+                      if model.spec.families else {}),
                    "memory": {"peak_host_mb": provenance.peak_host_mb(),
                               "peak_host_scope": memory_scope,
                               "peak_device_mb": provenance.peak_device_mb(self.device)},

@@ -31,6 +31,16 @@ def test_every_schema_key_is_documented_and_every_documented_key_is_in_the_schem
 
 
 @dataclass(frozen=True)
+class _Constant:
+    def fit(self, train, *, valid=None, key):
+        return self
+
+    def score(self, batch):
+        import jax.numpy as jnp
+        return jnp.zeros((batch.users.shape[0], batch.n_items), jnp.float32)
+
+
+@dataclass(frozen=True)
 class _Fails:
     def fit(self, train, *, valid=None, key):
         raise FloatingPointError("diverged")
@@ -39,21 +49,25 @@ class _Fails:
 class Failing:
     @hookimpl
     def register_models(self):
-        return [ModelSpec("fails", "baseline", frozenset({"ranking"}), lambda c, x: _Fails())]
+        return [ModelSpec("fails", "baseline", frozenset({"ranking"}), lambda c, x: _Fails()),
+                # a model of two families: the record lists both
+                ModelSpec("popular-twice", "baseline", frozenset({"ranking"}),
+                          lambda c, x: _Constant(), families=("content",))]
 
 
 def test_records_written_by_a_real_run_match_the_schema(tmp_path):
     exp = from_mapping(Experiment, {
         "datasets": [{"name": "synthetic", "config": {"n_users": 50, "n_items": 25,
                                                       "mean_per_user": 8}}],
-        "models": [{"name": "most-popular"}, {"name": "fails"}],
+        "models": [{"name": "most-popular"}, {"name": "fails"}, {"name": "popular-twice"}],
         "protocol": {"metrics": ["ndcg", "auc"], "ks": [5]}})
     reg = Registry.build(load_plugins(allow=set(), objects=(Failing(),)))
     records = Runner(exp, reg, RunOptions(tmp_path / "r", save_models=True)).run()
-    assert [r["status"] for r in records] == ["ok", "failed"]
+    assert [r["status"] for r in records] == ["ok", "failed", "ok"]
+    assert "families" not in records[0] and records[2]["families"] == ["baseline", "content"]
     assert records[0]["saved_model"]["file"].startswith(records[0]["key"])
     stored = list(ResultStore(tmp_path / "r").records(include_failed=True))
-    assert len(stored) == 2
+    assert len(stored) == 3
     for record in [*records, *stored]:
         assert schema_problems(record) == [], record["status"]
 
