@@ -311,7 +311,7 @@ def connect(config: ExecutorConfig) -> Any:
         try:
             _refused_at_once(config.scheduler, config.connect_timeout_s)
             return Client(config.scheduler, timeout=config.connect_timeout_s)
-        except (OSError, TimeoutError) as e:
+        except Exception as e:  # noqa: BLE001 - refused, timed out, or not a Dask scheduler
             raise ConfigError(f"cannot reach the Dask scheduler at {config.scheduler} within "
                               f"{config.connect_timeout_s:g} s ({type(e).__name__}); check the "
                               "address and that the scheduler runs, or leave out --scheduler to "

@@ -144,15 +144,17 @@ def test_dask_matches_serial_with_a_worker_killed_and_fails_a_trial_past_its_mem
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error_within_seconds(tmp_path, capsys):
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     config = tmp_path / "e.toml"
     config.write_text('[[datasets]]\nname = "synthetic"\nconfig = {n_users = 30, n_items = 16, mean_per_user = 6}\n'
                       '[[models]]\nname = "most-popular"\n')
-    t0 = time.perf_counter()
-    code = main(["run", str(config), "--results", str(tmp_path / "r"), "--executor", "dask",
-                 "--scheduler", f"tcp://127.0.0.1:{port}"])
+    # A port bound but not listening, held through the run so that no other test's cluster
+    # can take it meanwhile: connecting is refused.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        t0 = time.perf_counter()
+        code = main(["run", str(config), "--results", str(tmp_path / "r"), "--executor", "dask",
+                     "--scheduler", f"tcp://127.0.0.1:{port}"])
     assert code == 1 and time.perf_counter() - t0 < 20
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}")
