@@ -26,7 +26,9 @@ N_ITEMS = 40  # recbench.testing.tiny_dataset's
 # programs (two attention blocks over 50 positions, ...) take 10-20 s each to compile on 2 cores.
 _SMALL = {"dim": 16, "max_len": 8, "epochs": 4, "patience": 2}
 TEST_CONFIGS = {"sasrec": {**_SMALL, "blocks": 1}, "gru4rec": _SMALL, "lstm": _SMALL,
-                "caser": {**_SMALL, "window": 3}}
+                "caser": {**_SMALL, "window": 3},
+                # One small hidden layer: DeepFM's full ranking runs its MLP over every pair.
+                "deepfm": {"epochs": 3, "hidden": [8], "factors": 8}}
 
 
 @pytest.mark.parametrize("name", BUILTIN.names("model"))
