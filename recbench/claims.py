@@ -59,8 +59,13 @@ class Claim:
 
 
 def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started, or None where it is gone. A zombie (killed, not yet reaped
+    by its parent: a Dask nanny under load may take a second) is gone too."""
     try:
-        return psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process.create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 

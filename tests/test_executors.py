@@ -12,11 +12,14 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from recbench import fileio
@@ -215,6 +218,30 @@ def test_a_stale_claim_is_taken_over_as_the_next_attempt_and_a_live_one_is_left(
     assert claims.holder("k") is not None  # another host's claim with a fresh heartbeat
     os.utime(second.path, (time.time() - 120, time.time() - 120))
     assert claims.holder("k") is None  # its heartbeat stopped past the lease
+
+
+def test_a_claim_of_a_killed_process_not_yet_reaped_is_stale(tmp_path):
+    # A SIGKILLed worker stays a zombie until its parent (a Dask nanny) reaps it; under load that
+    # took long enough for a forgiven trial to be charged an attempt.
+    claims = Claims(tmp_path, lease_s=60)
+    mine = claims.claim("k")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = {**mine.holder, "pid": child.pid,
+                  "pid_started": psutil.Process(child.pid).create_time()}
+        mine.path.write_text(json.dumps(holder))
+        assert claims.holder("k") is not None  # running: live
+        child.kill()
+        deadline = time.monotonic() + 10
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert claims.holder("k") is None  # killed, not yet reaped: stale
+        claims.forgive("k")
+        assert claims.claim("k").attempt == 1
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_claim_being_written_is_live_and_a_forgiven_one_keeps_its_attempt(tmp_path):
