@@ -56,35 +56,26 @@ from recbench.api import (
 )
 
 from ...metrics import NDCG
-from ..content.features import FeatureOptions, encode_items, without_cold_identities
+from ..content.features import encode_items, without_cold_identities
 from ..content.knn import padded_rows
+from .options import HybridTrainingOptions
 
 _BLOCK = 256  # items per block of DeepFM's full ranking
 
 
 @dataclass(frozen=True)
-class FMConfig(FeatureOptions):
-    text_features: int = field(default=300, metadata={
-        "range": (0, None), "help": "most TF-IDF terms of the item text (0: no text)"})
+class FMConfig(HybridTrainingOptions):
     factors: int = field(default=32, metadata={"range": (1, None)})
     hidden: tuple[int, ...] = field(default=(), metadata={
         "help": "MLP hidden layer sizes; empty = FM, non-empty = DeepFM"})
-    epochs: int = field(default=40, metadata={"range": (1, None)})
-    batch_size: int = field(default=2048, metadata={"range": (1, None)})
-    learning_rate: float = field(default=0.002, metadata={"range": (0.0, None)})
     reg: float = field(default=1e-4, metadata={"range": (0.0, None)})
     init_std: float = field(default=0.05, metadata={"range": (0.0, None)})
-    eval_every: int = field(default=1, metadata={"range": (1, None)})
-    patience: int = field(default=4, metadata={"range": (1, None)})
-    valid_k: int = field(default=10, metadata={"range": (1, None)})
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("factors", "epochs", "batch_size", "eval_every", "patience", "valid_k"):
-            check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(self.factors >= 1, f"factors must be >= 1, got {self.factors}")
         check(all(h >= 1 for h in self.hidden), f"hidden sizes must be >= 1, got {self.hidden}")
-        check(self.learning_rate > 0 and self.init_std > 0 and self.reg >= 0,
-              "learning_rate and init_std must be > 0 and reg >= 0")
+        check(self.init_std > 0 and self.reg >= 0, "init_std must be > 0 and reg >= 0")
 
 
 @dataclass(frozen=True)

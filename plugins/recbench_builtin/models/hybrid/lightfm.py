@@ -57,16 +57,12 @@ from ...metrics import NDCG
 
 # A sampled negative that is a known positive is redrawn once (WARP tolerates a rare one).
 ROUNDS = 1
-from ..content.features import (FeatureOptions, encode_items, encode_users,
-                                without_cold_identities)
+from ..content.features import encode_items, encode_users, without_cold_identities
+from .options import HybridTrainingOptions
 
 
 @dataclass(frozen=True)
-class LightFMConfig(FeatureOptions):
-    # Fewer text terms than content-knn: every training step multiplies the whole item feature
-    # table by the feature embeddings.
-    text_features: int = field(default=300, metadata={
-        "range": (0, None), "help": "most TF-IDF terms of the item text (0: no text)"})
+class LightFMConfig(HybridTrainingOptions):
     factors: int = field(default=64, metadata={"range": (1, None)})
     loss: Literal["bpr", "warp"] = "warp"
     warp_negatives: int = field(default=16, metadata={
@@ -76,22 +72,13 @@ class LightFMConfig(FeatureOptions):
     user_identity: bool = field(default=True, metadata={
         "help": "an identity embedding per user besides their features"})
     use_user_features: bool = True
-    epochs: int = field(default=40, metadata={"range": (1, None)})
-    batch_size: int = field(default=2048, metadata={"range": (1, None)})
-    # 0.002 over 0.005: better NDCG@10 on the ML-100K split of seed 100 (not a reported seed).
-    learning_rate: float = field(default=0.002, metadata={"range": (0.0, None)})
     reg: float = field(default=1e-4, metadata={"range": (0.0, None)})
     init_std: float = field(default=0.05, metadata={"range": (0.0, None)})
-    eval_every: int = field(default=1, metadata={"range": (1, None)})
-    patience: int = field(default=4, metadata={"range": (1, None)})
-    valid_k: int = field(default=10, metadata={"range": (1, None)})
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("factors", "warp_negatives", "epochs", "batch_size", "eval_every",
-                     "patience", "valid_k"):
+        for name in ("factors", "warp_negatives"):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
         check(self.reg >= 0 and self.init_std > 0,
               f"reg must be >= 0 and init_std > 0, got {self.reg} and {self.init_std}")
         check(self.loss in ("bpr", "warp"), f"loss must be 'bpr' or 'warp', got {self.loss!r}")

@@ -62,9 +62,9 @@ from recbench.api import (
 )
 
 from ...metrics import NDCG
-from ..content.features import (FeatureOptions, encode_table, require_side_information,
-                                without_cold_identities)
+from ..content.features import encode_table, require_side_information, without_cold_identities
 from .lightfm import _masked_adam
+from .options import HybridTrainingOptions
 from .text import TokenTable, tokenize
 
 _MASKED = -1e9  # logit of a masked column (finite: -inf would give NaN gradients)
@@ -72,7 +72,7 @@ _EPS = 1e-6  # norm floor: a user with no history and no identity is the zero ve
 
 
 @dataclass(frozen=True)
-class TwoTowerConfig(FeatureOptions):
+class TwoTowerConfig(HybridTrainingOptions):
     text_features: int = field(default=0, metadata={
         "range": (0, None), "help": "TF-IDF terms of the item text in the attribute input too "
                                     "(0: the text goes through the CNN only)"})
@@ -95,25 +95,17 @@ class TwoTowerConfig(FeatureOptions):
     # 0.2 over 0.1: validation NDCG@10 0.266 against 0.216 on the ML-100K 8:1:1 split of seed 0
     # (the validation part only); 0.1 overfitted after 4 epochs.
     temperature: float = field(default=0.2, metadata={"range": (0.0, None)})
-    epochs: int = field(default=40, metadata={"range": (1, None)})
     batch_size: int = field(default=2048, metadata={
         "range": (2, None), "help": "rows per step; every other row's item is a negative"})
-    learning_rate: float = field(default=0.002, metadata={"range": (0.0, None)})
-    eval_every: int = field(default=1, metadata={"range": (1, None)})
-    patience: int = field(default=4, metadata={"range": (1, None)})
-    valid_k: int = field(default=10, metadata={"range": (1, None)})
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("factors", "max_tokens", "embed_dim", "filters", "kernel", "history_length",
-                     "epochs", "eval_every", "patience", "valid_k"):
+        for name in ("factors", "max_tokens", "embed_dim", "filters", "kernel", "history_length"):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.vocab_size >= 0, f"vocab_size must be >= 0, got {self.vocab_size}")
         check(self.batch_size >= 2, f"batch_size must be >= 2 (in-batch negatives), got "
                                     f"{self.batch_size}")
-        check(self.learning_rate > 0 and self.temperature > 0,
-              f"learning_rate and temperature must be > 0, got {self.learning_rate} and "
-              f"{self.temperature}")
+        check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
 
 
 class _Conv1D(nn.Module):
