@@ -17,10 +17,11 @@ One epoch = one shuffled pass over the rows of ``data`` in fixed-size batches
 static arguments are ``loss_fn``, the optimizer and the batch size. Compile once per shape: the row
 count is a traced argument and the rows are padded to :func:`bucket_size` (at most 25% more), the
 batches of padding never run (the loop's trip count is traced), so a refit on another seed or fold of the same size class
-reuses the compiled epoch. For that the same ``loss_fn`` and optimizer *objects* must come back on
+reuses the compiled epoch. For that an equal ``loss_fn`` and optimizer must come back on
 a refit: define the loss at module level and put data-dependent scalars (a mean rating, ...) in
 ``aux`` as arrays, and build the optimizer with :func:`cached_optimizer`
-(``optax.adam(lr)`` makes fresh closures on every call, which JAX cannot recognise as the same).
+(``optax.adam(lr)`` makes fresh closures on every call, which JAX cannot recognise as the same;
+``cached_optimizer`` also keeps the learning rate out of the program).
 Compile time is measured by the caller (the runner wraps ``fit`` in a
 :class:`~recbench.timing.CompileClock`), not here.
 
@@ -42,6 +43,7 @@ built once per fit.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 import statistics
@@ -350,16 +352,39 @@ class FitResult:
     validation: list[tuple[int, float]] = field(default_factory=list)  # (epoch, value)
 
 
+class _TracedHyperparameters(optax.GradientTransformationExtraArgs):
+    """An optimizer whose numeric hyperparameters live in its state (``optax.inject_hyperparams``).
+    As a static argument of the compiled epoch it equals every optimizer of the same factory and
+    non-numeric arguments, whatever those numbers are: its update reads them from the state."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.update is other.update  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.update)
+
+
 @functools.lru_cache(maxsize=64)
-def _cached(factory: Callable[..., Any], kwargs: tuple[tuple[str, Any], ...]) -> Any:
-    return factory(**dict(kwargs))
+def _injected(factory: Callable[..., Any], static: tuple[tuple[str, Any], ...],
+              traced: tuple[str, ...]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``factory`` with the ``traced`` arguments as state (the others, defaults included, stay
+    Python constants, so the arithmetic is the plain factory's), and one shared update."""
+    fixed = frozenset(inspect.signature(factory).parameters) - set(traced)
+    make = optax.inject_hyperparams(factory, static_args=fixed)
+    return make, make(**dict(static), **{name: 1.0 for name in traced}).update
 
 
 def cached_optimizer(factory: Callable[..., optax.GradientTransformation], **hyper: Any
                      ) -> optax.GradientTransformation:
-    """``factory(**hyper)`` (e.g. ``cached_optimizer(optax.adam, learning_rate=1e-3)``), the same
-    object for the same arguments, so that a refit reuses :func:`fit_loop`'s compiled epoch."""
-    return _cached(factory, tuple(sorted(hyper.items())))
+    """``factory(**hyper)`` (e.g. ``cached_optimizer(optax.adam, learning_rate=1e-3)``) for
+    :func:`fit_loop`: the numbers passed (a learning rate) become traced state, so a refit, or a fit
+    with another learning rate (a tuning grid), reuses the compiled epoch; other arguments (a
+    tuple of frozen table names) are part of the compiled program."""
+    traced = {k: v for k, v in hyper.items() if isinstance(v, (int, float))
+              and not isinstance(v, bool)}
+    static = tuple(sorted((k, v) for k, v in hyper.items() if k not in traced))
+    make, update = _injected(factory, static, tuple(sorted(traced)))
+    return _TracedHyperparameters(make(**dict(static), **traced).init, update)
 
 
 def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Array], aux: Any,

@@ -148,6 +148,36 @@ def test_fit_loop_compiles_once_per_size_class():
     assert float(runs[0].params["w"]) != float(runs[1].params["w"])
 
 
+def test_another_learning_rate_reuses_the_compiled_epoch_and_trains_as_plain_optax():
+    from recbench.timing import CompileClock
+    from recbench.train import cached_optimizer
+
+    x = np.linspace(-1, 1, 39, dtype=np.float32)
+
+    def fit(optimizer):
+        return fit_loop({"w": jnp.float32(0.0), "b": jnp.zeros(3, jnp.float32)}, _quadratic_loss,
+                        optimizer, data={"x": x, "y": 2 * x}, key=jax.random.key(0), epochs=3,
+                        batch_size=8)
+
+    fit(cached_optimizer(optax.adam, learning_rate=0.1))
+    with CompileClock() as clock:
+        runs = {lr: fit(cached_optimizer(optax.adam, learning_rate=lr)) for lr in (0.05, 0.2)}
+    assert clock.compiles == 0
+    for lr, run in runs.items():  # the same arithmetic as optax.adam(lr): bit for bit
+        plain = fit(optax.adam(lr))
+        assert float(run.params["w"]) == float(plain.params["w"]) and run.losses == plain.losses
+    assert float(runs[0.05].params["w"]) != float(runs[0.2].params["w"])
+    # Non-numeric arguments stay part of the program: another value is another optimizer.
+    frozen = lambda learning_rate, frozen: optax.multi_transform(  # noqa: E731
+        {"train": optax.adam(learning_rate), "frozen": optax.set_to_zero()},
+        lambda p: {n: "frozen" if n in frozen else "train" for n in p})
+    assert cached_optimizer(frozen, learning_rate=0.1, frozen=("b",)) == \
+        cached_optimizer(frozen, learning_rate=0.3, frozen=("b",))
+    assert cached_optimizer(frozen, learning_rate=0.1, frozen=("b",)) != \
+        cached_optimizer(frozen, learning_rate=0.1, frozen=("w",))
+    assert float(fit(cached_optimizer(frozen, learning_rate=0.1, frozen=("w",))).params["w"]) == 0
+
+
 def test_padded_rows_take_no_step():
     """65 rows are padded to 80 (10 batches of 8): only the 9 batches with real rows step."""
     assert bucket_size(65) == 80 and bucket_size(8) == 8 and bucket_size(1000) == 1024
