@@ -291,16 +291,24 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     seen_width = _bucket(max(int(_shard_counts(n_known[idx], n_real, n_shards).max())
                              for idx, n_real in batches))
 
-    def inputs(idx: np.ndarray, n_real: int) -> tuple[np.ndarray, ...]:
+    def histories(batch_users: np.ndarray) -> tuple[jax.Array, jax.Array]:
+        lists = padded_lists(hist_ptr, hist_items, batch_users, pad=n_items, width=hist_width)
+        return sharding.put_rows(lists, mesh)
+
+    def inputs(idx: np.ndarray, n_real: int) -> tuple[Any, ...]:
+        """The batch's device inputs; its history ahead too once the model is seen to read it
+        (on the first batch), else on demand (:meth:`UserBatch.on_demand`)."""
         batch_users = users[idx]
-        history, hist_len = padded_lists(hist_ptr, hist_items, batch_users, pad=n_items,
-                                         width=hist_width)
         relevant, _ = padded_lists(test_ptr, test_items, batch_users, pad=n_items,
                                    width=rel_width)
         seen = sharded_seen(known_ptr, known_items, batch_users, n_real, n_shards=n_shards,
                             n_items=n_items, width=seen_width)
-        return sharding.put_rows(
-            (batch_users, history, hist_len, np.arange(len(idx)) < n_real, seen, relevant), mesh)
+        on_device = sharding.put_rows(
+            (batch_users, np.arange(len(idx)) < n_real, seen, relevant), mesh)
+        lists = histories(batch_users) if reads_history else None
+        return batch_users, lists, *on_device
+
+    reads_history = False
 
     fitted = sharding.replicate_fields(fitted, mesh)
 
@@ -312,8 +320,12 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     with CompileClock() as clock:
         ready = inputs(*batches[0])
         for i, (idx, n_real) in enumerate(batches):
-            batch_users, history, hist_len, valid, seen, relevant = ready
-            batch = UserBatch(batch_users, history, hist_len, valid, n_items)
+            host_users, lists, batch_users, valid, seen, relevant = ready
+            if lists is None:
+                batch = UserBatch.on_demand(batch_users, valid, n_items,
+                                            partial(histories, host_users))
+            else:
+                batch = UserBatch(batch_users, *lists, valid, n_items)
             if parts:
                 jax.block_until_ready(parts[-1][0])
             t0, c0 = time.perf_counter(), clock.seconds()
@@ -328,6 +340,7 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
                 scores = _restrict(scores, allowed)
             parts.append((rank_placed(scores, seen, relevant, k_max=k_max,
                                       with_ranks=with_ranks, mesh=mesh), n_real))
+            reads_history = reads_history or batch.history_read
             if i + 1 < len(batches):
                 ready = inputs(*batches[i + 1])
         jax.block_until_ready(parts[-1][0])

@@ -80,3 +80,39 @@ def test_ranking_validator_equals_evaluate_ranking(registry, batch_size):
         want = evaluate_ranking(model, train=train, test=valid, metrics=[metric], ks=(10,),
                                 batch_size=batch_size).metrics[label]
         assert 0 < want < 1 and validate(model) == want, label
+
+
+@dataclass
+class _HistoryProbe:
+    """Scores from a user's history (when ``reads``) or its id; records, per batch, whether the
+    history had been built before ``score`` asked for it."""
+
+    reads: bool
+    seen: list
+
+    def score(self, batch):
+        self.seen.append(batch.history_read)
+        b, n = batch.users.shape[0], batch.n_items
+        if not self.reads:
+            return jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32), (b, n))
+        seen = jnp.zeros((b, n + 1), jnp.float32).at[jnp.arange(b)[:, None], batch.history].add(1)
+        return seen[:, :-1] @ jnp.asarray(np.random.default_rng(1).random((n, n)), jnp.float32)
+
+
+def test_the_history_is_built_only_for_a_model_that_reads_it():
+    from recbench_builtin.metrics import METRICS
+
+    rng = np.random.default_rng(0)
+    pairs = rng.choice(50 * 30, 600, replace=False)  # distinct (user, item) pairs
+    x = Interactions(pairs // 30, pairs % 30, 50, 30)
+    train, test = x.subset(np.arange(len(x)) % 5 != 0), x.subset(np.arange(len(x)) % 5 == 0)
+    ndcg = [m for m in METRICS if m.name == "ndcg"]
+    ignores = _HistoryProbe(False, [])
+    evaluate_ranking(ignores, train=train, test=test, metrics=ndcg, ks=(5,), batch_size=16)
+    assert len(ignores.seen) > 2 and not any(ignores.seen)  # never built
+    reads = _HistoryProbe(True, [])
+    lazy = evaluate_ranking(reads, train=train, test=test, metrics=ndcg, ks=(5,), batch_size=16)
+    assert reads.seen[0] is False and all(reads.seen[1:])  # on demand, then ahead of time
+    again = evaluate_ranking(_HistoryProbe(True, []), train=train, test=test, metrics=ndcg,
+                             ks=(5,), batch_size=64)  # one batch: built on demand only
+    np.testing.assert_allclose(lazy.per_user["ndcg@5"], again.per_user["ndcg@5"], atol=1e-6)
