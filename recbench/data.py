@@ -281,7 +281,11 @@ class UserBatch:
 
     def _history(self) -> tuple[Any, Any]:
         if self._lists is None:
-            self._lists = self._load()  # type: ignore[misc]
+            import jax
+
+            # Concrete arrays even when a model first reads them while JAX traces its code.
+            with jax.ensure_compile_time_eval():
+                self._lists = self._load()  # type: ignore[misc]
             self._load = None
         return self._lists
 

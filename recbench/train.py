@@ -358,7 +358,9 @@ class _TracedHyperparameters(optax.GradientTransformationExtraArgs):
     non-numeric arguments, whatever those numbers are: its update reads them from the state."""
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.update is other.update  # type: ignore[attr-defined]
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.update is other.update  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
         return hash(self.update)
@@ -377,11 +379,11 @@ def _injected(factory: Callable[..., Any], static: tuple[tuple[str, Any], ...],
 def cached_optimizer(factory: Callable[..., optax.GradientTransformation], **hyper: Any
                      ) -> optax.GradientTransformation:
     """``factory(**hyper)`` (e.g. ``cached_optimizer(optax.adam, learning_rate=1e-3)``) for
-    :func:`fit_loop`: the numbers passed (a learning rate) become traced state, so a refit, or a fit
-    with another learning rate (a tuning grid), reuses the compiled epoch; other arguments (a
-    tuple of frozen table names) are part of the compiled program."""
-    traced = {k: v for k, v in hyper.items() if isinstance(v, (int, float))
-              and not isinstance(v, bool)}
+    :func:`fit_loop`: the floats passed (a learning rate) become traced state, so a refit, or a fit
+    with another learning rate (a tuning grid), reuses the compiled epoch; other arguments
+    (integers an optimizer may branch on, a tuple of frozen table names) are part of the
+    compiled program."""
+    traced = {k: float(v) for k, v in hyper.items() if isinstance(v, (float, np.floating))}
     static = tuple(sorted((k, v) for k, v in hyper.items() if k not in traced))
     make, update = _injected(factory, static, tuple(sorted(traced)))
     return _TracedHyperparameters(make(**dict(static), **traced).init, update)

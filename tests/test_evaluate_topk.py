@@ -95,8 +95,16 @@ class _HistoryProbe:
         b, n = batch.users.shape[0], batch.n_items
         if not self.reads:
             return jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32), (b, n))
-        seen = jnp.zeros((b, n + 1), jnp.float32).at[jnp.arange(b)[:, None], batch.history].add(1)
-        return seen[:, :-1] @ jnp.asarray(np.random.default_rng(1).random((n, n)), jnp.float32)
+
+        @jax.jit
+        def scores(weights):  # the history first read while JAX traces: still concrete after
+            seen = jnp.zeros((b, n + 1), jnp.float32).at[
+                jnp.arange(b)[:, None], batch.history].add(1)
+            return seen[:, :-1] @ weights
+
+        out = scores(jnp.asarray(np.random.default_rng(1).random((n, n)), jnp.float32))
+        assert isinstance(batch.lengths, jax.Array) and int(batch.lengths.max()) >= 0
+        return out
 
 
 def test_the_history_is_built_only_for_a_model_that_reads_it():

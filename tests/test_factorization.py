@@ -163,9 +163,9 @@ def test_another_learning_rate_reuses_the_compiled_epoch_and_trains_as_plain_opt
     with CompileClock() as clock:
         runs = {lr: fit(cached_optimizer(optax.adam, learning_rate=lr)) for lr in (0.05, 0.2)}
     assert clock.compiles == 0
-    plain = fit(optax.adam(0.2))  # the same arithmetic as optax.adam(lr): bit for bit
-    assert float(runs[0.2].params["w"]) == float(plain.params["w"])
-    assert runs[0.2].losses == plain.losses
+    for lr, run in runs.items():  # the same arithmetic as optax.adam(lr): bit for bit
+        plain = fit(optax.adam(lr))
+        assert float(run.params["w"]) == float(plain.params["w"]) and run.losses == plain.losses
     assert float(runs[0.05].params["w"]) != float(runs[0.2].params["w"])
     # Non-numeric arguments stay part of the program: another value is another optimizer.
     frozen = lambda learning_rate, frozen: optax.multi_transform(  # noqa: E731
@@ -176,6 +176,11 @@ def test_another_learning_rate_reuses_the_compiled_epoch_and_trains_as_plain_opt
     assert cached_optimizer(frozen, learning_rate=0.1, frozen=("b",)) != \
         cached_optimizer(frozen, learning_rate=0.1, frozen=("w",))
     assert float(fit(cached_optimizer(frozen, learning_rate=0.1, frozen=("w",))).params["w"]) == 0
+    # Integers stay constants (an optimizer may branch on them); a NumPy float is traced too.
+    assert cached_optimizer(optax.adam, learning_rate=np.float32(0.3)) == \
+        cached_optimizer(optax.adam, learning_rate=0.1)
+    factored = fit(cached_optimizer(optax.adafactor, learning_rate=0.1, min_dim_size_to_factor=2))
+    assert np.isfinite(factored.losses).all()
 
 
 def test_padded_rows_take_no_step():

@@ -72,11 +72,15 @@ def _splits(x: Interactions) -> tuple[tuple[Interactions, Interactions], ...]:
 
 
 def _batch(train: Interactions, users: np.ndarray) -> UserBatch:
-    ptr, items = train.sequences()
-    history, lengths = padded_lists(ptr, items, users, pad=train.n_items,
-                                    width=int(train.user_counts.max()))
-    return UserBatch(jnp.asarray(users, jnp.int32), jnp.asarray(history), jnp.asarray(lengths),
-                     jnp.ones(len(users), bool), train.n_items)
+    """A batch as the evaluator hands it over: the history is built when ``score`` reads it."""
+    def load() -> tuple[jax.Array, jax.Array]:
+        ptr, items = train.sequences()
+        history, lengths = padded_lists(ptr, items, users, pad=train.n_items,
+                                        width=int(train.user_counts.max()))
+        return jnp.asarray(history), jnp.asarray(lengths)
+
+    return UserBatch.on_demand(jnp.asarray(users, jnp.int32), jnp.ones(len(users), bool),
+                               train.n_items, load)
 
 
 def _fail(spec: ModelSpec, rule: str) -> ContractError:
