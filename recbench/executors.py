@@ -34,7 +34,7 @@ from typing import Any, Literal
 from .config import check
 from .errors import ConfigError
 from .records import PlannedTrial
-from .worker import Job, init_process, run_unit, thread_env
+from .worker import Job, await_workers, init_process, run_unit, thread_env
 
 Event = tuple[str, Any]
 POLL_S = 0.5  # how often trials held by another run are looked at
@@ -171,9 +171,14 @@ class Processes(_Pool):
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
         n = self.config.n_workers()
-        return cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=init_process,
+        pool = cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=init_process,
                                       initargs=(self.config.threads_per_worker, ctx.Value("i", 0),
                                                 n > 1))
+        # Every worker started before any trial: CPython's pool watches the workers that existed
+        # when it last woke up, so one spawned on demand could die unnoticed (its trial not
+        # retried) until another trial finished.
+        cf.wait([pool.submit(await_workers, n) for _ in range(n)])
+        return pool
 
     def _pass(self, runner: Any, todo: list[PlannedTrial]) -> Iterator[Event]:
         from concurrent.futures.process import BrokenProcessPool

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -117,12 +118,26 @@ def limit_threads(threads: int, slot: int | None, shared: bool = False) -> None:
         os.sched_setaffinity(0, (cores * 2)[first:first + threads])
 
 
+_slots: Any = None  # this pool's count of started workers (set by init_process)
+
+
 def init_process(threads: int, slots: Any, shared: bool = False) -> None:
     """ProcessPoolExecutor initializer: the next free slot, then the thread limits."""
+    global _slots
+    _slots = slots
     with slots.get_lock():
         slot = slots.value
         slots.value += 1
     limit_threads(threads, slot, shared)
+
+
+def await_workers(n: int, timeout_s: float = 120.0) -> int:
+    """A pool task that returns once ``n`` workers of its pool have started (or after
+    ``timeout_s``): ``n`` of them at once make the pool start all its workers."""
+    deadline = time.monotonic() + timeout_s
+    while _slots is not None and _slots.value < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
 
 
 _runners: dict[str, Any] = {}

@@ -121,7 +121,8 @@ def test_a_process_pool_matches_serial_with_a_worker_killed_mid_trial(tmp_path, 
     training = logging.getLogger("recbench.train")
     training.setLevel(logging.INFO)  # what -v does: the workers show the training lines too
     try:
-        # The slow trial hangs until the pool's break takes it down: always lost with the killer.
+        # The slow trial hangs until the pool's break takes it down: always lost with the killer
+        # (the pool starts every worker first, so CPython's pool notices any worker's death).
         hang = str(tmp_path / "hang")  # the killer starts once the slow one hangs there
         killed_once_matches_serial(tmp_path, reg, serial, "processes", 1,
                                    {"hang_once": hang, "wait_for": ""}, {"wait_for": hang},
