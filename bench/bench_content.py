@@ -160,7 +160,7 @@ def two_tower_floor(info: dict, cfg, n_rows: int, n_items: int) -> None:
     b, k, width = cfg.batch_size, cfg.factors, cfg.max_tokens
     parts = {"item tower CNN": n_items * width * cfg.kernel * cfg.embed_dim * cfg.filters,
              "item tower projection": n_items * (info["item_attributes"] + cfg.filters) * k,
-             "history mean (matrix product)": b * (n_items + 1) * k,
+             "history mean (gather)": b * cfg.history_length * k,
              "in-batch logits": b * b * k, "user projection": b * k * k}
     steps = -(-n_rows // b)
     total = 3 * sum(parts.values()) * steps  # forward + backward

@@ -389,10 +389,11 @@ def cached_optimizer(factory: Callable[..., optax.GradientTransformation], **hyp
     return _TracedHyperparameters(make(**dict(static), **traced).init, update)
 
 
-def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Array], aux: Any,
-           n_rows: jax.Array, *, loss_fn: LossFn, optimizer: optax.GradientTransformation,
-           batch_size: int, mesh: Mesh | None = None) -> tuple[Any, Any, jax.Array]:
-    """One shuffled pass (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s
+def _epoch(params: Any, opt_state: Any, key: jax.Array, epoch: jax.Array,
+           data: dict[str, jax.Array], aux: Any, n_rows: jax.Array, *, loss_fn: LossFn,
+           optimizer: optax.GradientTransformation, batch_size: int, mesh: Mesh | None = None
+           ) -> tuple[Any, Any, jax.Array]:
+    """Epoch ``epoch`` (traced; its key is ``fold_in(key, epoch)``): one shuffled pass (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s
     padded rows: a loop over the ``ceil(n_rows / batch_size)`` batches holding real rows (a
     traced trip count), so the batches of padding past them cost no step and no optimizer update.
     ``loss`` is the mean of the per-batch losses weighted by their real rows.
@@ -400,7 +401,7 @@ def _epoch(params: Any, opt_state: Any, key: jax.Array, data: dict[str, jax.Arra
     With a ``mesh``, data-parallel: each batch's rows are split over its devices (a sharding
     constraint; the data, ``aux`` and the parameters are replicated), so XLA runs the loss and
     its gradient on each device's rows and sums the gradients across devices."""
-    k_perm, k_steps = jax.random.split(key)
+    k_perm, k_steps = jax.random.split(jax.random.fold_in(key, epoch))
     size = next(iter(data.values())).shape[0]
     index, mask = epoch_batches(n_rows, batch_size, k_perm, size=size)
     step_keys = jax.random.split(k_steps, index.shape[0])
@@ -488,7 +489,7 @@ def fit_loop(params: Any, loss_fn: LossFn, optimizer: optax.GradientTransformati
     valid_s, stale, epoch = 0.0, 0, 0
     for epoch in range(1, epochs + 1):
         t = time.perf_counter()
-        params, opt_state, loss = _run_epoch(params, opt_state, jax.random.fold_in(key, epoch),
+        params, opt_state, loss = _run_epoch(params, opt_state, key, np.int32(epoch),
                                              padded, aux, real_rows, loss_fn=loss_fn,
                                              optimizer=optimizer, batch_size=batch_size,
                                              mesh=mesh)

@@ -152,12 +152,30 @@ def _bpr_loss_for(rounds: int):
     return partial(_bpr_loss, rounds=rounds)
 
 
-def _mean_fill_unknown_users(user_emb: jax.Array, counts: np.ndarray) -> jax.Array:
-    known = jnp.asarray(counts > 0)
-    if not bool(known.any()):
-        return user_emb
+@partial(jax.jit, static_argnums=(2, 3, 4))
+def _bpr_init(key: jax.Array, std: jax.Array, n_users: int, n_items: int, factors: int
+              ) -> tuple[dict[str, jax.Array], jax.Array]:
+    """N(0, std) user and item tables and the fit's key, as one compiled program (as eager ops
+    they compile one by one, a tenth of a second each). The barriers keep the scaling out of the
+    normal draw's fused loop, which would round differently from the eager ops."""
+    k_user, k_item, k_fit = jax.random.split(key, 3)
+    user, item = jax.lax.optimization_barrier((jax.random.normal(k_user, (n_users, factors)),
+                                               jax.random.normal(k_item, (n_items, factors))))
+    return {"user": std * user, "item": std * item}, k_fit
+
+
+@jax.jit
+def _fill_unknown_users(user_emb: jax.Array, known: jax.Array) -> jax.Array:
     mean = jnp.where(known[:, None], user_emb, 0.0).sum(0) / known.sum().astype(jnp.float32)
     return jnp.where(known[:, None], user_emb, mean[None, :])
+
+
+def _mean_fill_unknown_users(user_emb: jax.Array, counts: np.ndarray) -> jax.Array:
+    """Users without training rows get the mean of the known users' embeddings."""
+    known = np.asarray(counts) > 0
+    if known.all() or not known.any():
+        return user_emb
+    return _fill_unknown_users(user_emb, known)
 
 
 @dataclass(frozen=True)
@@ -170,11 +188,8 @@ class BPRModel:
     def fit(self, train: Interactions, *, valid: Interactions | None = None,
             key: jax.Array) -> EmbeddingFitted:
         cfg = self.cfg
-        k_user, k_item, k_fit = jax.random.split(key, 3)
-        params = {
-            "user": cfg.init_std * jax.random.normal(k_user, (train.n_users, cfg.factors)),
-            "item": cfg.init_std * jax.random.normal(k_item, (train.n_items, cfg.factors)),
-        }
+        params, k_fit = _bpr_init(key, np.float32(cfg.init_std), train.n_users, train.n_items,
+                                  cfg.factors)
         validate = None
         if valid is not None and len(valid):
             validate = ranking_validator(lambda p: EmbeddingFitted(p["user"], p["item"]),

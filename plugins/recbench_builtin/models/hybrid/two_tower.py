@@ -164,14 +164,12 @@ def _items(params, tower: _ItemTower, attrs: jax.Array, tokens: jax.Array) -> ja
 def _users(params, items: jax.Array, history: jax.Array, users: jax.Array,
            keep: jax.Array) -> jax.Array:
     """Unit user vectors: the mean of the ``keep`` history items' vectors, projected, plus the
-    user identity. The mean is a ``[B, n_items + 1]`` weight matrix times the item table: its
-    gradient is a matrix product too, where gathering ``items[history]`` would need a scatter-add
-    of B x L rows (slow on XLA's CPU backend)."""
+    user identity. The mean gathers the ``[B, L]`` history rows of the item table (its gradient a
+    scatter-add of B x L rows): at ML-1M size 3x faster than the equivalent ``[B, n_items + 1]``
+    weight matrix times the table, whose product costs B x n_items x factors whatever L is."""
     weight = keep.astype(items.dtype)
     weight = weight / jnp.maximum(weight.sum(-1, keepdims=True), 1.0)
-    rows = jnp.broadcast_to(jnp.arange(history.shape[0])[:, None], history.shape)
-    mean = jnp.zeros((history.shape[0], items.shape[0]), items.dtype).at[rows, history].add(weight)
-    pooled = jax.lax.stop_gradient(mean) @ items
+    pooled = jnp.einsum("bl,blk->bk", weight, items[history])
     return _normalise(pooled @ params["user_w"] + params["user_b"] + params["user_id"][users])
 
 
