@@ -32,14 +32,15 @@ import jax.numpy as jnp
 import numpy as np
 from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
 from recbench_builtin.models.sequential.histories import training_rows
-from recbench_builtin.models.sequential.rnn import RNNConfig
+from recbench_builtin.models.sequential.caser import CaserConfig
+from recbench_builtin.models.sequential.rnn import LSTMConfig, RNNConfig
 from recbench_builtin.models.sequential.sasrec import SASRecConfig
 from recbench_builtin.models.sequential.training import _NextItemLoss, SequentialModel
 
 from recbench.specs import ModelContext
 from recbench.timing import CompileClock
 
-CONFIGS = {"sasrec": SASRecConfig, "gru4rec": RNNConfig}
+CONFIGS = {"sasrec": SASRecConfig, "gru4rec": RNNConfig, "lstm": LSTMConfig, "caser": CaserConfig}
 
 
 def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
@@ -93,6 +94,11 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["sasrec:sampled", "gru4rec:sampled",
                                                     "sasrec:softmax", "gru4rec:softmax"])
     args = ap.parse_args()
+    for entry in args.models:  # before any data is generated or model fitted
+        name, _, loss = entry.partition(":")
+        if name not in CONFIGS or loss not in ("softmax", "sampled", "bce"):
+            ap.error(f"--models {entry!r}: expected MODEL:LOSS with MODEL one of "
+                     f"{', '.join(CONFIGS)} and LOSS softmax, sampled or bce")
     print(f"# sequential epoch benchmark: jax {jax.__version__}, {jax.devices()[0].device_kind}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     t = time.perf_counter()
