@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
 from recbench_builtin.models.sequential.histories import training_rows
+from recbench_builtin.models.sequential.losses import LOSSES
 from recbench_builtin.models.sequential.caser import CaserConfig
 from recbench_builtin.models.sequential.rnn import LSTMConfig, RNNConfig
 from recbench_builtin.models.sequential.sasrec import SASRecConfig
@@ -96,9 +97,9 @@ def main() -> None:
     args = ap.parse_args()
     for entry in args.models:  # before any data is generated or model fitted
         name, _, loss = entry.partition(":")
-        if name not in CONFIGS or loss not in ("softmax", "sampled", "bce"):
+        if name not in CONFIGS or loss not in LOSSES:
             ap.error(f"--models {entry!r}: expected MODEL:LOSS with MODEL one of "
-                     f"{', '.join(CONFIGS)} and LOSS softmax, sampled or bce")
+                     f"{', '.join(CONFIGS)} and LOSS one of {', '.join(LOSSES)}")
     print(f"# sequential epoch benchmark: jax {jax.__version__}, {jax.devices()[0].device_kind}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     t = time.perf_counter()

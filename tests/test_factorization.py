@@ -344,3 +344,24 @@ def test_runner_records_divergence_and_goes_on(tmp_path):
     assert good["status"] == "ok"
     assert {"fit_s", "fit_compile_s", "fit_steady_s"} <= set(good["timings"])
     assert {"epochs_run", "best_epoch", "epoch_s", "valid_s"} <= set(good["fit_info"])
+
+
+def test_bpr_initial_tables_and_user_fill_compile_as_one_program_each_and_match_eager_ops():
+    # One jitted program each (not one compile per eager op), with the arithmetic of the eager
+    # expressions they replace: bit for bit, so stored BPR results still reproduce.
+    from recbench_builtin.models.factorization import _bpr_init, _mean_fill_unknown_users
+
+    key = jax.random.key(3)
+    params, k_fit = _bpr_init(key, np.float32(0.01), 37, 23, 8)
+    k_user, k_item, k_fit_eager = jax.random.split(key, 3)
+    assert np.array_equal(params["user"], 0.01 * jax.random.normal(k_user, (37, 8)))
+    assert np.array_equal(params["item"], 0.01 * jax.random.normal(k_item, (23, 8)))
+    assert np.array_equal(jax.random.key_data(k_fit), jax.random.key_data(k_fit_eager))
+
+    emb = params["user"]
+    counts = np.arange(37) % 3  # every third user has no training rows
+    known = jnp.asarray(counts > 0)
+    mean = jnp.where(known[:, None], emb, 0.0).sum(0) / known.sum().astype(jnp.float32)
+    eager = jnp.where(known[:, None], emb, mean[None, :])
+    assert np.array_equal(_mean_fill_unknown_users(emb, counts), eager)
+    assert _mean_fill_unknown_users(emb, np.ones(37)) is emb  # nothing to fill

@@ -159,8 +159,9 @@ def _bpr_init(key: jax.Array, std: jax.Array, n_users: int, n_items: int, factor
     they compile one by one, a tenth of a second each). The barriers keep the scaling out of the
     normal draw's fused loop, which would round differently from the eager ops."""
     k_user, k_item, k_fit = jax.random.split(key, 3)
-    user, item = jax.lax.optimization_barrier((jax.random.normal(k_user, (n_users, factors)),
-                                               jax.random.normal(k_item, (n_items, factors))))
+    user, item = jax.lax.optimization_barrier(
+        (jax.random.normal(k_user, (n_users, factors), jnp.float32),
+         jax.random.normal(k_item, (n_items, factors), jnp.float32)))
     return {"user": std * user, "item": std * item}, k_fit
 
 
