@@ -394,8 +394,9 @@ def _epoch(params: Any, opt_state: Any, key: jax.Array, epoch: jax.Array,
            optimizer: optax.GradientTransformation, batch_size: int, mesh: Mesh | None = None
            ) -> tuple[Any, Any, jax.Array]:
     """Epoch ``epoch`` (traced; its key is ``fold_in(key, epoch)``): one shuffled pass
-    (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s padded rows: a loop over the ``ceil(n_rows / batch_size)`` batches holding real rows (a
-    traced trip count), so the batches of padding past them cost no step and no optimizer update.
+    (:func:`epoch_batches`) over the first ``n_rows`` (traced) of ``data``'s padded rows: a loop
+    over the ``ceil(n_rows / batch_size)`` batches holding real rows (a traced trip count), so the
+    batches of padding past them cost no step and no optimizer update.
     ``loss`` is the mean of the per-batch losses weighted by their real rows.
 
     With a ``mesh``, data-parallel: each batch's rows are split over its devices (a sharding
