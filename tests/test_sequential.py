@@ -98,6 +98,23 @@ def test_declared_sequential_and_refused_without_timestamps(registry, name):
         model.fit(bare, key=derive_key(0))
 
 
+@pytest.mark.parametrize("width,before", [(1, 0), (3, 2), (3, 1), (4, 3)])
+def test_conv1d_draws_and_computes_what_flax_conv_does(width, before):
+    # Caser and the two-tower text CNN use Conv1D in place of nn.Conv (speed inside the training
+    # loop); under nn.Conv's module name it must start from the same values and give its output.
+    from flax import linen as nn
+    from recbench_builtin.models._conv import Conv1D
+
+    x = jax.random.normal(jax.random.key(0), (3, 7, 5))
+    ours = Conv1D(4, width, before, name="Conv_0")
+    theirs = nn.Conv(4, (width,), padding=[(before, width - 1 - before)], name="Conv_0")
+    p_ours = ours.init(jax.random.key(1), x)
+    p_theirs = theirs.init(jax.random.key(1), x)
+    np.testing.assert_array_equal(p_ours["params"]["kernel"], p_theirs["params"]["kernel"])
+    bias = {"params": {**p_theirs["params"], "bias": jnp.arange(4.0)}}
+    np.testing.assert_allclose(ours.apply(bias, x), theirs.apply(bias, x), rtol=1e-5, atol=1e-5)
+
+
 def test_a_nan_loss_fails_the_fit_naming_the_epoch(monkeypatch):
     # NaN parameters make a NaN loss in the first epoch (the contract's data and test config, so
     # the compiled epoch is shared with the contract test).

@@ -63,6 +63,7 @@ from recbench.api import (
 
 from ...metrics import NDCG
 from ..content.features import encode_table, require_side_information, without_cold_identities
+from .._conv import Conv1D
 from .lightfm import _masked_adam
 from .options import HybridTrainingOptions
 from .text import TokenTable, tokenize
@@ -108,24 +109,6 @@ class TwoTowerConfig(HybridTrainingOptions):
         check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
 
 
-class _Conv1D(nn.Module):
-    """A 'same'-padded 1-D convolution as a sum of ``kernel`` shifted matrix products. Not
-    ``nn.Conv``: inside the training loop's compiled while-loop, XLA's CPU convolution and its
-    gradient took 355 ms a step at ML-100K size, the shifted products 32 ms (2-core CPU, load 12)."""
-    filters: int
-    kernel: int
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:  # [N, T, E] -> [N, T, filters]
-        w = self.param("kernel", nn.initializers.lecun_normal(in_axis=(0, 1), out_axis=2),
-                       (self.kernel, x.shape[-1], self.filters))
-        before = (self.kernel - 1) // 2
-        padded = jnp.pad(x, ((0, 0), (before, self.kernel - 1 - before), (0, 0)))
-        t = x.shape[1]
-        out = sum(padded[:, k:k + t] @ w[k] for k in range(self.kernel))
-        return out + self.param("bias", nn.initializers.zeros, (self.filters,))
-
-
 class _ItemTower(nn.Module):
     """Attributes and a masked, max-pooled 1-D CNN over the tokens, projected to ``factors``."""
     factors: int
@@ -140,7 +123,9 @@ class _ItemTower(nn.Module):
         if self.vocab:
             present = (tokens > 0)[..., None]  # id 0 is padding
             x = nn.Embed(self.vocab, self.embed_dim)(tokens) * present.astype(jnp.float32)
-            h = nn.relu(_Conv1D(self.filters, self.kernel)(x))
+            # Named as before the shared layer existed: the same initial values.
+            h = nn.relu(Conv1D(self.filters, self.kernel, (self.kernel - 1) // 2,
+                               name="_Conv1D_0")(x))
             parts.append(jnp.max(jnp.where(present, h, 0.0), axis=1))  # relu >= 0: 0 is neutral
         return nn.Dense(self.factors)(jnp.concatenate(parts, axis=-1))
 

@@ -24,6 +24,7 @@ from flax import linen as nn
 
 from recbench.api import ModelSpec, check
 
+from .._conv import Conv1D
 from .layers import SequentialNet, Dropout, EMBED_INIT, ItemEmbedding
 from .training import SequentialConfig, sequential_spec
 
@@ -48,7 +49,8 @@ class CaserNet(SequentialNet):
         v = jnp.einsum("btwd,wf->btfd", _shifted(e, w), vertical)
         features = [v.reshape(*v.shape[:2], -1)]
         for h in range(1, w + 1):
-            c = jax.nn.relu(nn.Conv(cfg.n_h, (h,), padding=[(h - 1, 0)])(e))  # [B, T, n_h]
+            # Causal; named as nn.Conv named it (same initial values, saved models load).
+            c = jax.nn.relu(Conv1D(cfg.n_h, h, h - 1, name=f"Conv_{h - 1}")(e))  # [B, T, n_h]
             features.append(jax.lax.reduce_window(
                 c, -jnp.inf, jax.lax.max, (1, w - h + 1, 1), (1, 1, 1),
                 [(0, 0), (w - h, 0), (0, 0)]))
