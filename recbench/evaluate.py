@@ -213,6 +213,25 @@ def _shard_counts(counts: np.ndarray, n_real: int, n_shards: int) -> np.ndarray:
     return real.reshape(n_shards, per).sum(axis=1)
 
 
+def cold_candidates(train: Interactions, part: Interactions) -> np.ndarray:
+    """``protocol.candidates = "cold"`` as an item mask (bool ``[n_items]``): the items of ``part``
+    (the test part, or the validation part during a fit) without an interaction in ``train``."""
+    cold = np.zeros(train.n_items, bool)
+    cold[part.item] = True
+    return cold & (train.item_counts == 0)
+
+
+def candidate_counts(known: Interactions, users: np.ndarray, candidates: np.ndarray | None
+                     ) -> np.ndarray:
+    """Per user of ``users``, how many items are ranked: the candidates (every item without a
+    mask) that are not among the user's ``known`` items. int32."""
+    rows = known.csr[users]
+    if candidates is None:
+        return (known.n_items - np.diff(rows.indptr)).astype(np.int32)
+    known_allowed = np.asarray(rows @ candidates.astype(np.float32)).ravel()
+    return (int(candidates.sum()) - known_allowed).astype(np.int32)
+
+
 @jax.jit
 def _restrict(scores: jax.Array, allowed: jax.Array) -> jax.Array:
     """Items outside the candidate set rank last (NaN kept, so a NaN model still fails)."""
@@ -279,10 +298,7 @@ def evaluate_ranking(fitted: FittedModel, *, train: Interactions, test: Interact
     n_relevant = np.diff(test_ptr)[users].astype(np.int32)
     n_known = np.diff(known_ptr)[users]
     # CSR rows hold distinct in-range items, so the candidates are the items not known.
-    n_candidates = (n_items - n_known).astype(np.int32)
-    if candidates is not None:
-        known_allowed = np.asarray(known.csr[users] @ candidates.astype(np.float32)).ravel()
-        n_candidates = (int(candidates.sum()) - known_allowed).astype(np.int32)
+    n_candidates = candidate_counts(known, users, candidates)
     batches = _user_batches(np.arange(len(users)), batch_size)
     # Every batch gets the same shapes (one compilation); batch inputs are built one at a time so
     # memory stays O(batch), never users x longest history.

@@ -35,7 +35,7 @@ from .claims import Claim, Claims
 from .config import Component, Experiment, Tuning, check, config_hash, from_mapping, to_dict
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
-from .evaluate import binary_pairs, evaluate_points, evaluate_ranking, metric_label
+from .evaluate import binary_pairs, cold_candidates, evaluate_points, evaluate_ranking, metric_label
 from .random import derive_key, derive_rng
 from .records import PlannedTrial, TrialIdentity, TrialRecord
 from .registry import Registry
@@ -574,8 +574,8 @@ class Runner:
         """protocol.tuning for one trial: choose the setting on validation data, maybe refit."""
         valid_split = self.tuning_split(ds, split, trial.seed)
 
-        def score(fitted: Any, on: Split) -> dict[str, float]:  # all items are candidates here
-            return self._evaluate(fitted, on, trial, ds, candidates="all").metrics
+        def score(fitted: Any, on: Split) -> dict[str, float]:  # ranked as the test is ranked
+            return self._evaluate(fitted, on, trial, ds).metrics
 
         return tuning.tune(list(model.candidates or (model.config,)),
                            lambda config: model.spec.factory(config, ctx), split, valid_split,
@@ -635,9 +635,7 @@ def candidate_items(split: Split, candidates: str) -> np.ndarray | None:
     part's items that have no training interaction."""
     if candidates == "all":
         return None
-    cold = np.zeros(split.train.n_items, bool)
-    cold[split.test.item] = True
-    cold &= split.train.item_counts == 0
+    cold = cold_candidates(split.train, split.test)
     if not cold.any():
         raise DataError('protocol.candidates = "cold" but no test item is cold (every test item '
                         'has training interactions); use the cold-items splitter')
@@ -648,7 +646,7 @@ def model_context(ds: Dataset, protocol: Any) -> ModelContext:
     """What a model factory is handed for dataset ``ds`` under ``protocol``."""
     x = ds.interactions
     return ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features, protocol.task,
-                        protocol.binary_threshold, item_text_of(ds))
+                        protocol.binary_threshold, item_text_of(ds), protocol.candidates)
 
 
 def with_valid(split: Split) -> Interactions:

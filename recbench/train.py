@@ -250,12 +250,14 @@ class _ValidationInputs:
     n_real: int  # users evaluated (rows of the batches that are not padding)
     context: dict[str, Any]  # the host side of the RankingContext
     mesh: Mesh | None = None  # the devices the batches are split over (None: one device)
+    allowed: jax.Array | None = None  # the candidate items (None: every item)
 
 
-def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
-                       ) -> _ValidationInputs:
+def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int,
+                       candidates: np.ndarray | None = None) -> _ValidationInputs:
     from .data import UserBatch
-    from .evaluate import _shard_counts, item_popularity, padded_lists, sharded_seen  # no cycle
+    from .evaluate import (_shard_counts, candidate_counts, item_popularity, padded_lists,
+                           sharded_seen)  # no cycle
 
     n_items = train.n_items
     v, t = valid.csr, train.csr
@@ -296,35 +298,53 @@ def _validation_inputs(train: Interactions, valid: Interactions, batch_size: int
                                                 real[rows], seen, relevant[rows]), mesh)
         batches.append((UserBatch(u, h, n, r, n_items), s, rel))
     context = {"users": users, "n_relevant": np.diff(test_ptr)[users].astype(np.int32),
-               "n_candidates": (n_items - np.diff(known_ptr)[users]).astype(np.int32),
+               "n_candidates": candidate_counts(train, users, candidates),
                "n_items": n_items, "item_popularity": item_popularity(train)}
-    return _ValidationInputs(batches, len(users), context, mesh)
+    allowed = None if candidates is None else jnp.asarray(candidates)
+    return _ValidationInputs(batches, len(users), context, mesh, allowed)
 
 
 def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
                       valid: Interactions, *, metric: MetricSpec, k: int = 10,
-                      batch_size: int = 256) -> Callable[[Any], float]:
+                      batch_size: int = 256, candidates: str = "all") -> Callable[[Any], float]:
     """A ``validate(params) -> float`` callback: ``metric@k`` of ``make_fitted(params)`` on ``valid``.
 
-    Full ranking over all items with the training items masked, ranked by
+    Full ranking with the training items masked, ranked by
     :func:`recbench.evaluate.rank_batch`, the function the evaluator ranks with (same masking,
     top-k and tie rule, so validation measures what the test measures: the value equals
-    ``evaluate_ranking``'s on the same data). The batches (histories, masks, validation items)
-    are built and uploaded once, here, not on every call. ``metric`` is a ranking
-    :class:`~recbench.specs.MetricSpec`, e.g. the registered NDCG.
+    ``evaluate_ranking``'s on the same data). ``candidates`` is the protocol's rule, which the
+    model gets as ``ModelContext.candidates``: ``"all"`` ranks every item; ``"cold"`` ranks only
+    the validation items without training interactions, among themselves, as the test ranks the
+    cold test items. The batches (histories, masks, validation items) are built and uploaded
+    once, here, not on every call. ``metric`` is a ranking :class:`~recbench.specs.MetricSpec`,
+    e.g. the registered NDCG.
     """
-    from .evaluate import rank_placed  # evaluate imports nothing from here; avoids a cycle
+    # evaluate imports nothing from here; importing it here avoids a cycle
+    from .evaluate import _restrict, cold_candidates, rank_placed
     from .specs import RankingContext
 
-    inputs = _validation_inputs(train, valid, batch_size)
+    allowed = None
+    if candidates == "cold":
+        allowed = cold_candidates(train, valid)
+        if not allowed.any():
+            raise ModelError('validation: candidates = "cold" but no validation item is cold '
+                             '(every one has training interactions); use the cold-items splitter')
+        valid = valid.subset(allowed[valid.item])
+    elif candidates != "all":
+        raise ModelError(f'validation: candidates must be "all" or "cold", got {candidates!r}')
+    inputs = _validation_inputs(train, valid, batch_size, allowed)
     k_max = min(k, train.n_items)
     with_ranks = bool(metric.needs_ranks)
 
     def validate(params: Any) -> float:
         fitted = make_fitted(params)
-        parts = [rank_placed(fitted.score(batch), seen, relevant, k_max=k_max,
-                             with_ranks=with_ranks, mesh=inputs.mesh)
-                 for batch, seen, relevant in inputs.batches]
+        parts = []
+        for batch, seen, relevant in inputs.batches:
+            scores = fitted.score(batch)
+            if inputs.allowed is not None:
+                scores = _restrict(scores, inputs.allowed)
+            parts.append(rank_placed(scores, seen, relevant, k_max=k_max, with_ranks=with_ranks,
+                                     mesh=inputs.mesh))
         joined = {name: np.concatenate([np.asarray(p[name]) for p in parts])[:inputs.n_real]
                   for name in ("topk", "hits", "nan", *(("ranks",) if with_ranks else ()))}
         if joined["nan"].any():

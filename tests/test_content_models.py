@@ -16,7 +16,7 @@ from recbench.data import Interactions
 from recbench.errors import ConfigError
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
-from recbench.runner import RunOptions, Runner
+from recbench.runner import RunOptions, Runner, model_context
 from recbench.store import ResultStore
 from recbench.testing.contract import _batch
 from recbench_builtin.models.content.features import (FeatureOptions, category_indicators,
@@ -122,6 +122,15 @@ def test_cold_split_records_cf_models_as_unsupported_and_ranks_cold_items(tmp_pa
     again = Runner(cold_experiment({"content": 3.0, "collaborative": 0.0}), BUILTIN,
                    RunOptions(tmp_path))
     assert all(t.stored for *_, planned in again.prepare() for t in planned)
+
+
+@pytest.mark.parametrize("candidates", ["cold", "all"])
+def test_models_are_told_the_protocols_candidates_for_their_early_stopping(candidates):
+    # The hybrids pass ModelContext.candidates to ranking_validator (tests/test_evaluate_topk.py).
+    experiment = cold_experiment({"content": 3.0}, candidates)
+    runner = Runner(experiment, BUILTIN, RunOptions("unused"))
+    ds = runner.load_dataset(runner.plan_.datasets[0])
+    assert model_context(ds, experiment.protocol).candidates == candidates
 
 
 def test_cold_candidates_rank_fewer_items_than_all(tmp_path):

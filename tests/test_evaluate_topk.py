@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from recbench import Interactions
 from recbench.evaluate import _TOPK_MIN_ITEMS_PER_K, _top_k, evaluate_ranking, metric_label
+from recbench.errors import ModelError
 from recbench.train import ranking_validator
 
 
@@ -80,6 +81,32 @@ def test_ranking_validator_equals_evaluate_ranking(registry, batch_size):
         want = evaluate_ranking(model, train=train, test=valid, metrics=[metric], ks=(10,),
                                 batch_size=batch_size).metrics[label]
         assert 0 < want < 1 and validate(model) == want, label
+
+
+def test_ranking_validator_ranks_cold_validation_items_as_the_cold_test_is_ranked(registry):
+    """candidates = "cold": the validation items without training interactions, ranked among
+    themselves, the evaluator's ``candidates`` mask; all digits agree."""
+    train, valid = _train_valid(70, 90, seed=1)
+    held = np.isin(train.item, np.arange(12))  # items 0..11 lose their training interactions
+    sub = lambda x, m: Interactions(x.user[m], x.item[m], 70, 90)  # noqa: E731
+    train, valid = sub(train, ~held), Interactions.concat(valid, sub(train, held))
+    rng = np.random.default_rng(2)
+    model = _GridMF(jnp.asarray(rng.standard_normal((70, 4)), jnp.float32),
+                    jnp.asarray(rng.standard_normal((90, 4)), jnp.float32))
+    metric = registry.spec("metric", "ndcg")
+    cold = np.zeros(90, bool)
+    cold[valid.item] = True
+    cold &= train.item_counts == 0
+    assert cold.sum() == 12
+    want = evaluate_ranking(model, train=train, test=valid, metrics=[metric], ks=(10,),
+                            candidates=cold).metrics["ndcg@10"]
+    got = ranking_validator(lambda params: params, train, valid, metric=metric, k=10,
+                            candidates="cold")(model)
+    every = ranking_validator(lambda params: params, train, valid, metric=metric, k=10)(model)
+    assert got == want and got != every
+    with pytest.raises(ModelError, match="no validation item is cold"):
+        ranking_validator(lambda params: params, *_train_valid(70, 90, seed=1), metric=metric,
+                          k=10, candidates="cold")
 
 
 @dataclass

@@ -249,7 +249,8 @@ class FM:
                 validate, higher = (lambda p: float(jnp.sqrt(jnp.mean(
                     (make(p).predict(vu, vi) - vr) ** 2)))), False
             elif task != "rating":
-                validate = ranking_validator(make, train, valid, metric=NDCG, k=cfg.valid_k)
+                validate = ranking_validator(make, train, valid, metric=NDCG, k=cfg.valid_k,
+                                             candidates=ctx.candidates)
         aux = {"positives": csr_positives(train), "reg": jnp.float32(cfg.reg),
                "features": features}
         result = fit_loop(params, _loss_for(task, cfg.hidden),

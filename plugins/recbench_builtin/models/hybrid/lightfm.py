@@ -198,7 +198,8 @@ class LightFM:
         validate = None
         if valid is not None and len(valid):
             validate = ranking_validator(lambda p: _fitted(p, item_features, user_features),
-                                         train, valid, metric=NDCG, k=cfg.valid_k)
+                                         train, valid, metric=NDCG, k=cfg.valid_k,
+                                         candidates=ctx.candidates)
         aux = {"positives": csr_positives(train), "reg": jnp.float32(cfg.reg),
                "item_features": item_features, "user_features": user_features}
         result = fit_loop(params, _loss_for(cfg.loss, cfg.warp_negatives), optimizer,

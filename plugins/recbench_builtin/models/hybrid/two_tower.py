@@ -277,7 +277,8 @@ class TwoTower:
 
         validate = None
         if valid is not None and len(valid):
-            validate = ranking_validator(make, train, valid, metric=NDCG, k=cfg.valid_k)
+            validate = ranking_validator(make, train, valid, metric=NDCG, k=cfg.valid_k,
+                                         candidates=ctx.candidates)
         aux = {"attrs": attrs, "tokens": ids, "history": history, "n_items": n_items,
                "log_q": jnp.asarray(log_q, jnp.float32),
                "temperature": jnp.float32(cfg.temperature)}
