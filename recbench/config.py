@@ -215,6 +215,8 @@ class Protocol:
         check(len(self.ks) > 0 and all(k >= 1 for k in self.ks), f"ks must be >= 1, got {self.ks}")
         check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         check(len(self.metrics) > 0, "metrics must name at least one metric")
+        check(self.candidates == "all" or self.task == "ranking",
+              f'candidates = "cold" applies to the ranking task only, not {self.task!r}')
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,11 @@ def validate(experiment: Experiment, registry: Registry) -> Plan:
         raise ConfigError(f"protocol.tuning.split: splitter {t.split.name!r} reads the whole "
                           "dataset, so its parts could hold test interactions; use one that "
                           "splits the training part (ratio, leave-last-out, temporal, kfold)")
+    if p.candidates == "cold" and t.split is not None and t.split.name != "cold-items":
+        raise ConfigError(f'protocol.tuning.split: with protocol.candidates = "cold" a setting is '
+                          f"chosen by ranking the validation part's cold items among themselves, "
+                          f"and splitter {t.split.name!r} holds no item out of training; use "
+                          f'"cold-items"')
     tuning_metric = tuning.chosen_metric(t, metric_labels(metrics, p))
     return Plan(datasets, models, splitter, metrics, fold_splitters, tuning_splitter,
                 tuning_metric)
@@ -600,8 +605,7 @@ class Runner:
                              "state() or its model no restore(state) (see docs/hooks.md)"}
         return self.store.put_model(trial.key, modelstate.encode(fitted.state()))
 
-    def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset,
-                  candidates: str | None = None) -> Any:
+    def _evaluate(self, fitted: Any, split: Split, trial: PlannedTrial, ds: Dataset) -> Any:
         p = self.experiment.protocol
         metrics = list(self.plan_.metrics)
         if p.task == "ranking":
@@ -611,7 +615,7 @@ class Runner:
             return evaluate_ranking(fitted, train=history, test=split.test, known=known,
                                     metrics=metrics, ks=p.ks, batch_size=p.batch_size,
                                     fit_on=split.train,
-                                    candidates=candidate_items(split, candidates or p.candidates))
+                                    candidates=candidate_items(split, p.candidates))
         test = split.test
         users, items, target = (
             (test.user, test.item, test.rating) if p.task == "rating" else

@@ -215,10 +215,10 @@ class ModelContext:
     # One text per item (str, "" when the item has none), aligned with internal ids: the dataset's
     # ``item_info`` column named by ITEM_TEXT_COLUMNS (the first one present), else None.
     item_text: np.ndarray | None = None
-    # protocol.candidates: the items a test user ranks, "all" or "cold" (only the items without
-    # training interactions). A model's early stopping ranks its validation part the same way:
-    # ``ranking_validator(..., candidates=context.candidates)``.
-    candidates: str = "all"
+    # protocol.candidates: the items a test user ranks, "all" or "cold" (only the test part's items
+    # without training interactions). A model's early stopping ranks its validation part the same
+    # way: ``ranking_validator(..., candidates=context.candidates)``.
+    candidates: Literal["all", "cold"] = "all"
 
 
 # Where a dataset keeps item text, in order of preference: online-retail's descriptions, then

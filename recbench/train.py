@@ -315,7 +315,8 @@ def ranking_validator(make_fitted: Callable[[Any], Any], train: Interactions,
     ``evaluate_ranking``'s on the same data). ``candidates`` is the protocol's rule, which the
     model gets as ``ModelContext.candidates``: ``"all"`` ranks every item; ``"cold"`` ranks only
     the validation items without training interactions, among themselves, as the test ranks the
-    cold test items. The batches (histories, masks, validation items) are built and uploaded
+    cold test items (a user whose validation items all have training interactions drops out).
+    The batches (histories, masks, validation items) are built and uploaded
     once, here, not on every call. ``metric`` is a ranking :class:`~recbench.specs.MetricSpec`,
     e.g. the registered NDCG.
     """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -22,6 +23,7 @@ from recbench.testing.contract import _batch
 from recbench_builtin.models.content.features import (FeatureOptions, category_indicators,
                                                       encode_items)
 from recbench_builtin.models.content.knn import ContentKNN, ContentKNNConfig
+from recbench_builtin.splitting.protocols import ColdItemsConfig
 
 BUILTIN = Registry.build(load_plugins(allow=set()))
 
@@ -125,12 +127,31 @@ def test_cold_split_records_cf_models_as_unsupported_and_ranks_cold_items(tmp_pa
 
 
 @pytest.mark.parametrize("candidates", ["cold", "all"])
-def test_models_are_told_the_protocols_candidates_for_their_early_stopping(candidates):
-    # The hybrids pass ModelContext.candidates to ranking_validator (tests/test_evaluate_topk.py).
+def test_hybrids_early_stop_on_the_protocols_candidates(candidates, monkeypatch):
+    # What ranking_validator does with them: tests/test_evaluate_topk.py.
+    from recbench.train import ranking_validator
+    from recbench_builtin.models.hybrid import fm, lightfm, two_tower
+
     experiment = cold_experiment({"content": 3.0}, candidates)
     runner = Runner(experiment, BUILTIN, RunOptions("unused"))
     ds = runner.load_dataset(runner.plan_.datasets[0])
-    assert model_context(ds, experiment.protocol).candidates == candidates
+    ctx = model_context(ds, experiment.protocol)
+    assert ctx.candidates == candidates
+    split = runner.plan_.splitter.spec.split(ds.interactions, ColdItemsConfig(0.2, 0.1),
+                                             np.random.default_rng(0))
+    asked = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("candidates", "all"))
+        return ranking_validator(*args, **kwargs)
+
+    for module in (fm, lightfm, two_tower):
+        monkeypatch.setattr(module, "ranking_validator", spy)
+    for name in ("fm", "lightfm", "two-tower"):
+        spec = BUILTIN.spec("model", name)
+        spec.factory(spec.config(epochs=1), ctx).fit(split.train, valid=split.valid,
+                                                      key=jax.random.key(0))
+    assert asked == [candidates] * 3
 
 
 def test_cold_candidates_rank_fewer_items_than_all(tmp_path):
@@ -142,6 +163,18 @@ def test_cold_candidates_rank_fewer_items_than_all(tmp_path):
     assert knn(cold)["provenance"]["split_fingerprint"] == knn(full)["provenance"]["split_fingerprint"]
     assert knn(cold)["metrics"]["recall@20"] > knn(full)["metrics"]["recall@20"]
     assert "candidates" not in knn(full)["identity"]["protocol"]  # "all" keeps old keys
+
+
+def test_candidates_cold_is_refused_off_the_ranking_task_and_with_a_warm_tuning_split():
+    with pytest.raises(ConfigError, match="ranking task only"):
+        from_mapping(Experiment, {"protocol": {"candidates": "cold", "task": "binary",
+                                               "metrics": ["auc"]}})
+    exp = from_mapping(Experiment, {
+        "models": [{"name": "random"}],
+        "protocol": {"candidates": "cold", "split": {"name": "cold-items"},
+                     "tuning": {"split": {"name": "ratio"}}}})
+    with pytest.raises(ConfigError, match="protocol.tuning.split.*cold-items"):
+        Runner(exp, BUILTIN, RunOptions("unused"))
 
 
 def test_candidates_cold_on_a_warm_split_fails_the_trial_with_a_clear_error(tmp_path):

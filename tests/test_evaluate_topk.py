@@ -93,17 +93,19 @@ def test_ranking_validator_ranks_cold_validation_items_as_the_cold_test_is_ranke
     rng = np.random.default_rng(2)
     model = _GridMF(jnp.asarray(rng.standard_normal((70, 4)), jnp.float32),
                     jnp.asarray(rng.standard_normal((90, 4)), jnp.float32))
-    metric = registry.spec("metric", "ndcg")
     cold = np.zeros(90, bool)
     cold[valid.item] = True
     cold &= train.item_counts == 0
     assert cold.sum() == 12
-    want = evaluate_ranking(model, train=train, test=valid, metrics=[metric], ks=(10,),
-                            candidates=cold).metrics["ndcg@10"]
-    got = ranking_validator(lambda params: params, train, valid, metric=metric, k=10,
-                            candidates="cold")(model)
-    every = ranking_validator(lambda params: params, train, valid, metric=metric, k=10)(model)
-    assert got == want and got != every
+    for name in ("ndcg", "auc"):  # auc reads the number of candidates
+        metric = registry.spec("metric", name)
+        label = metric_label(metric, 10 if metric.uses_k else None)
+        want = evaluate_ranking(model, train=train, test=valid, metrics=[metric], ks=(10,),
+                                candidates=cold).metrics[label]
+        got = ranking_validator(lambda params: params, train, valid, metric=metric, k=10,
+                                candidates="cold")(model)
+        every = ranking_validator(lambda params: params, train, valid, metric=metric, k=10)(model)
+        assert got == want and got != every, label
     with pytest.raises(ModelError, match="no validation item is cold"):
         ranking_validator(lambda params: params, *_train_valid(70, 90, seed=1), metric=metric,
                           k=10, candidates="cold")

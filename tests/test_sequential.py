@@ -110,9 +110,26 @@ def test_conv1d_draws_and_computes_what_flax_conv_does(width, before):
     theirs = nn.Conv(4, (width,), padding=[(before, width - 1 - before)], name="Conv_0")
     p_ours = ours.init(jax.random.key(1), x)
     p_theirs = theirs.init(jax.random.key(1), x)
-    np.testing.assert_array_equal(p_ours["params"]["kernel"], p_theirs["params"]["kernel"])
+    for name in ("kernel", "bias"):
+        np.testing.assert_array_equal(p_ours["params"][name], p_theirs["params"][name])
     bias = {"params": {**p_theirs["params"], "bias": jnp.arange(4.0)}}
     np.testing.assert_allclose(ours.apply(bias, x), theirs.apply(bias, x), rtol=1e-5, atol=1e-5)
+
+
+def test_caser_and_the_text_cnn_keep_the_names_their_nn_conv_layers_had():
+    # The names fix the initial values (Flax derives each parameter's key from its path) and the
+    # layout of saved models.
+    from recbench_builtin.models.hybrid.two_tower import _ItemTower
+    from recbench_builtin.models.sequential.caser import CaserConfig
+
+    cfg = CaserConfig(dim=8, max_len=6, window=3)
+    inputs, users = jnp.zeros((2, 6), jnp.int32), jnp.zeros(2, jnp.int32)
+    params = cfg.network(4, 10).init(jax.random.key(0), inputs, users, deterministic=True)["params"]
+    for h in range(1, 4):
+        assert params[f"Conv_{h - 1}"]["kernel"].shape == (h, 8, cfg.n_h)
+    tower = _ItemTower(4, 12, 6, 5, 3).init(jax.random.key(0), jnp.zeros((2, 1)),
+                                           jnp.ones((2, 7), jnp.int32))["params"]
+    assert tower["_Conv1D_0"]["kernel"].shape == (3, 6, 5)
 
 
 def test_a_nan_loss_fails_the_fit_naming_the_epoch(monkeypatch):

@@ -9,7 +9,8 @@ gradient are several times slower than outside it, and than these products:
 
 Parameters have ``nn.Conv``'s names, shapes and initialisers (``kernel`` ``[width, in, filters]``,
 LeCun normal over ``width x in``; ``bias`` zeros), so a module built under ``nn.Conv``'s name
-draws the same initial values and loads the same saved parameters.
+draws the same initial values and loads the same saved parameters; its outputs equal the
+convolution's up to float rounding (the products are summed in another order).
 """
 
 from __future__ import annotations
