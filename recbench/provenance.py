@@ -32,7 +32,9 @@ import jax
 
 from .fileio import digest_bytes, digest_file
 
-PACKAGES = ("recbench", "jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pandas", "pluggy")
+# scikit-learn: the content models' text features (its vectorizers' vocabulary and tie order).
+PACKAGES = ("recbench", "jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pandas", "pluggy",
+            "scikit-learn")
 
 
 @functools.cache
