@@ -1,4 +1,5 @@
-"""A 1-D convolution as a sum of shifted matrix products, shared by Caser and the two-tower text CNN.
+"""A 1-D convolution as one matrix product over the shifted windows (im2col), shared by Caser and the
+two-tower text CNN.
 
 Not ``nn.Conv``: inside the training loop's compiled while-loop, XLA's CPU convolution and its
 gradient are several times slower than outside it, and than these products:
@@ -34,6 +35,12 @@ class Conv1D(nn.Module):
         w = self.param("kernel", nn.initializers.lecun_normal(in_axis=(0, 1), out_axis=2),
                        (self.width, x.shape[-1], self.filters))
         padded = jnp.pad(x, ((0, 0), (self.before, self.width - 1 - self.before), (0, 0)))
-        t = x.shape[1]
-        out = sum(padded[:, k:k + t] @ w[k] for k in range(self.width))
-        return out + self.param("bias", nn.initializers.zeros, (self.filters,))
+        n, t, c = x.shape
+        # im2col: the shifted windows side by side, then one 2-D product. The text CNN alone at
+        # ML-1M size (3,706 items x 8 tokens, 32 -> 32 channels, width 3), forward and backward
+        # in a compiled loop: 3.2 ms a step, against 10.9 ms for a sum of three 3-D products
+        # (the two-tower epoch: 9.5 -> 8.6-9.0 s, quiet machine).
+        windows = jnp.concatenate([padded[:, k:k + t] for k in range(self.width)], axis=-1)
+        out = (windows.reshape(n * t, self.width * c) @ w.reshape(self.width * c, self.filters))
+        return out.reshape(n, t, self.filters) + self.param("bias", nn.initializers.zeros,
+                                                            (self.filters,))
