@@ -14,7 +14,10 @@ descriptions drawn from a 5,000-word vocabulary (TF-IDF keeps the 1,000 most fre
   fm / deepfm (BPR, the genre + text attribute field), and two-tower (the genre attributes and
   the descriptions through the text CNN, in-batch softmax), each after compilation (``epoch_s``
   of a 3-epoch fit without validation: the median epoch after the first); for two-tower also
-  the multiply-adds of a step by part and the epoch time they take at numpy's BLAS speed.
+  the multiply-adds of a step by part and the epoch time they take at numpy's BLAS speed;
+- fm / deepfm again in the goal's own setting: ~1M training interactions (1.25x the mean
+  activity) and 3 numeric attribute fields (price, discount, sales, as in the e-commerce case),
+  no text.
 
 Goals (issue 9): content-knn profile building + full-ranking evaluation <= 1 s after
 compilation; an FM/DeepFM epoch over 1M interactions <= 2 s, a two-tower epoch <= 5 s.
@@ -73,6 +76,15 @@ def make_data(n_users: int, n_items: int, mean_train: float, seed: int):
     ctx = ModelContext(n_users, n_items, FeatureTable(genres, tuple(f"g{j}" for j in range(20))),
                        item_text=text)
     return train, test, ctx
+
+
+def retail_fields(n_items: int, seed: int) -> FeatureTable:
+    """The e-commerce case's three numeric item attributes: a log-normal price, a uniform
+    discount and Poisson sales."""
+    rng = np.random.default_rng(seed)
+    values = np.stack([rng.lognormal(1.0, 1.0, n_items), rng.uniform(0.0, 0.5, n_items),
+                       rng.poisson(50.0, n_items)], axis=1).astype(np.float32)
+    return FeatureTable(values, ("price", "discount", "sales"))
 
 
 def floor(train: Interactions, features, k: int, block: int = 256) -> None:
@@ -151,6 +163,16 @@ def main() -> None:
                   f"load {os.getloadavg()[0]:.2f}")
             if name == "two-tower":
                 two_tower_floor(fitted.fit_info, TwoTowerConfig(), len(train), ctx.n_items)
+        fms = [n for n in args.hybrids if n in ("fm", "deepfm")]
+        if fms:  # the goal's own setting: 1M interactions, 3 attribute fields
+            train3, _, ctx3 = make_data(args.users, args.items, args.mean_train * 1.25, 0)
+            ctx3 = ModelContext(ctx3.n_users, ctx3.n_items, retail_fields(ctx3.n_items, 1))
+            for name in fms:
+                cfg = (FMConfig if name == "fm" else DeepFMConfig)(epochs=3)
+                fitted = FM(cfg, ctx3, name).fit(train3, key=jax.random.key(0))
+                print(f"{name}, 3 attribute fields (price, discount, sales): epoch_s "
+                      f"{fitted.fit_info['epoch_s']:.3f} s over {len(train3)} interactions; "
+                      f"load {os.getloadavg()[0]:.2f}")
 
 
 def two_tower_floor(info: dict, cfg, n_rows: int, n_items: int) -> None:
