@@ -109,6 +109,19 @@ def to_dict(config: Any) -> Any:
     return config
 
 
+def identity_dict(config: Any) -> dict[str, Any]:
+    """:func:`to_dict` of a model's config for its trial identity: a key that was added after
+    results were stored declares ``metadata={"omit_default": True}`` and is left out while it
+    holds its default, so the identities of earlier trials, and the random keys derived from
+    them, stay what they were."""
+    out = to_dict(config)
+    for f in dataclasses.fields(config) if dataclasses.is_dataclass(config) else ():
+        if f.metadata.get("omit_default") and f.default is not dataclasses.MISSING \
+                and getattr(config, f.name) == f.default:
+            del out[f.name]
+    return out
+
+
 def canonical_json(obj: Any) -> str:
     return json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 

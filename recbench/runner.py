@@ -32,7 +32,8 @@ import numpy as np
 
 from . import __version__, datacache, modelstate, preprocess, provenance, triallog, tuning
 from .claims import Claim, Claims
-from .config import Component, Experiment, Tuning, check, config_hash, from_mapping, to_dict
+from .config import (Component, Experiment, Tuning, check, config_hash, from_mapping,
+                     identity_dict, to_dict)
 from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
 from .evaluate import binary_pairs, cold_candidates, evaluate_points, evaluate_ranking, metric_label
@@ -111,7 +112,7 @@ class Resolved:
     def identity(self) -> dict[str, Any]:
         """Name and config (and search grid): what determines results (the label is only
         shown). Without a grid the key is what it always was."""
-        ident = {"name": self.name, "config": to_dict(self.config)}
+        ident = {"name": self.name, "config": identity_dict(self.config)}
         return {**ident, "search": self.component.search} if self.component.search else ident
 
 

@@ -14,7 +14,7 @@ import pytest
 from recbench.api import (Interactions, ModelContext, ModelError, derive_key, evaluate_ranking,
                           tiny_dataset)
 from recbench.specs import missing_requirements
-from recbench.testing.contract import _splits
+from recbench.testing.contract import _batch, _splits
 from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
 from recbench_builtin.metrics import NDCG
 from recbench_builtin.models.sequential.histories import last_window, training_rows
@@ -143,6 +143,33 @@ def test_a_nan_loss_fails_the_fit_naming_the_epoch(monkeypatch):
                             ModelContext(train.n_users, train.n_items))
     with pytest.raises(ModelError, match=r"training diverged: the mean loss of epoch 1 is nan"):
         model.fit(train, valid=valid, key=derive_key(0))
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL)
+def test_bfloat16_compute_trains_in_bfloat16_and_scores_in_float32(registry, name):
+    # Under the suite's strict dtype promotion: any float32 op left in the network would raise.
+    (train, valid), _ = _splits(tiny_dataset().interactions)
+    spec = registry.spec("model", name)
+    cfg = spec.config(**{**TEST_CONFIGS[name], "epochs": 2, "compute_dtype": "bfloat16"})
+    fitted = spec.factory(cfg, ModelContext(train.n_users, train.n_items)).fit(
+        train, valid=valid, key=derive_key(0))
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(fitted.params))
+    batch = _batch(train, np.arange(train.n_users))
+    scores = fitted.score(batch)
+    assert scores.dtype == jnp.float32 and bool(jnp.isfinite(scores).all())
+    net = cfg.network(train.n_users, train.n_items)
+    text = str(jax.make_jaxpr(lambda p: training._score(net, p, batch.users, jnp.zeros(
+        (batch.users.shape[0], cfg.max_len), jnp.int32)))(fitted.params))
+    assert "bf16[" in text and "preferred_element_type=float32" in text
+
+
+def test_a_config_key_added_later_keeps_earlier_trial_identities_at_its_default():
+    from recbench.config import identity_dict
+
+    assert "compute_dtype" not in identity_dict(SASRecConfig())
+    assert identity_dict(SASRecConfig(compute_dtype="bfloat16"))["compute_dtype"] == "bfloat16"
+    with pytest.raises(Exception, match="compute_dtype must be one of"):
+        SASRecConfig(compute_dtype="float16")
 
 
 def _ndcg(model, split) -> float:

@@ -35,7 +35,8 @@ class ItemEmbedding(nn.Module):
         self.embed = nn.Embed(self.n_items + 1, self.dim, embedding_init=EMBED_INIT)
 
     def __call__(self, ids: jax.Array) -> jax.Array:
-        return self.embed(ids) * (ids < self.n_items)[..., None].astype(jnp.float32)
+        e = self.embed(ids)
+        return e * (ids < self.n_items)[..., None].astype(e.dtype)
 
     def table(self) -> jax.Array:
         return self.embed.embedding[:self.n_items]
@@ -80,6 +81,7 @@ class MaskedRNN(nn.Module):
         # OptimizedLSTMCell: Flax's LSTM with the four gates in one matrix product per input.
         cell = (nn.GRUCell if self.cell == "gru" else nn.OptimizedLSTMCell)(features=self.features)
         carry = cell.initialize_carry(jax.random.key(0), x[:, 0].shape)  # zeros: the key is unused
+        carry = jax.tree.map(lambda c: c.astype(x.dtype), carry)  # bfloat16 with compute_dtype
         scan = nn.scan(_masked_step, variable_broadcast="params", split_rngs={"params": False},
                        in_axes=1, out_axes=1)
         _, ys = scan(cell, carry, (x, mask))

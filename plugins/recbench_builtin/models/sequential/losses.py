@@ -35,8 +35,8 @@ _MASKED = -1e9  # a logit that takes no part in a softmax
 def _logits(hidden: jax.Array, table: jax.Array, bias: jax.Array | None, items: jax.Array
             ) -> jax.Array:
     """``hidden . table[items]`` (+ bias), with ``items`` shaped like ``hidden``'s leading axes."""
-    out = (hidden * table[items]).sum(-1)
-    return out if bias is None else out + bias[items]
+    out = (hidden * table[items]).sum(-1, dtype=jnp.float32)
+    return out if bias is None else out + bias[items].astype(out.dtype)
 
 
 def next_item_loss(kind: str, hidden: jax.Array, targets: jax.Array, table: jax.Array,
@@ -48,15 +48,15 @@ def next_item_loss(kind: str, hidden: jax.Array, targets: jax.Array, table: jax.
     valid = (targets < n_items) & (row_mask[:, None] > 0)
     target = jnp.minimum(targets, n_items - 1)
     if kind == "softmax":
-        logits = hidden @ table.T
+        logits = jnp.matmul(hidden, table.T, preferred_element_type=jnp.float32)
         if bias is not None:
-            logits = logits + bias
+            logits = logits + bias.astype(logits.dtype)
         per = optax.softmax_cross_entropy_with_integer_labels(logits, target)
     elif kind == "sampled":
         neg = jax.random.randint(key, (negatives,), 0, n_items, dtype=jnp.int32)
-        neg_logits = hidden @ table[neg].T
+        neg_logits = jnp.matmul(hidden, table[neg].T, preferred_element_type=jnp.float32)
         if bias is not None:
-            neg_logits = neg_logits + bias[neg]
+            neg_logits = neg_logits + bias[neg].astype(neg_logits.dtype)
         neg_logits = jnp.where(neg == target[..., None], _MASKED, neg_logits)
         logits = jnp.concatenate([_logits(hidden, table, bias, target)[..., None], neg_logits],
                                  axis=-1)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
-import jax.numpy as jnp
 from flax import linen as nn
 
 from recbench.api import ModelSpec, check
@@ -39,7 +38,8 @@ class RecurrentNet(SequentialNet):
         h = Dropout(cfg.dropout)(items(inputs), deterministic=deterministic)
         for _ in range(cfg.layers):
             h = MaskedRNN(cfg.cell, cfg.hidden)(h, mask)
-        h = nn.Dense(cfg.dim)(h) * mask[..., None].astype(jnp.float32)
+        h = nn.Dense(cfg.dim)(h)
+        h = h * mask[..., None].astype(h.dtype)
         return h, items.table(), None
 
 

@@ -66,7 +66,8 @@ class SASRecNet(SequentialNet):
         items = ItemEmbedding(self.n_items, cfg.dim)
         real = inputs < self.n_items  # [B, L]
         positions = self.param("positions", EMBED_INIT, (inputs.shape[1], cfg.dim))
-        x = (items(inputs) + positions[None]) * real[..., None].astype(jnp.float32)
+        x = items(inputs) + positions[None]
+        x = x * real[..., None].astype(x.dtype)
         x = Dropout(cfg.dropout)(x, deterministic=deterministic)
         # Causal and padding-key mask, [B, 1, L, L]; a padding query sees no key and gets
         # uniform weights (finite), and its output takes no part in the loss.
@@ -74,7 +75,7 @@ class SASRecNet(SequentialNet):
         mask = jnp.tril(jnp.ones((length, length), bool))[None, None] & real[:, None, None, :]
         for _ in range(cfg.blocks):
             x = Block(cfg.dim, cfg.heads, cfg.dropout)(x, mask, deterministic=deterministic)
-            x = x * real[..., None].astype(jnp.float32)
+            x = x * real[..., None].astype(x.dtype)
         return nn.LayerNorm()(x), items.table(), None
 
 
