@@ -78,7 +78,7 @@ class SequentialConfig:
     eval_every: int = 1
     patience: int = 10
     valid_k: int = 10
-    # Added after the reference tables: left out of the trial identity at its default.
+    # Added after the reference tables: left out of the model identity at its default.
     compute_dtype: str = field(default="float32", metadata={"omit_default": True, "help": (
         '"bfloat16": the network computes in bfloat16 (the parameters stay float32 and are cast '
         "at each step; logits and losses accumulate in float32), for GPUs and TPUs, whose "
