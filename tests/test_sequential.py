@@ -11,8 +11,8 @@ import numpy as np
 import optax
 import pytest
 
-from recbench.api import (Interactions, ModelContext, ModelError, derive_key, evaluate_ranking,
-                          tiny_dataset)
+from recbench.api import (ConfigError, Interactions, ModelContext, ModelError, derive_key,
+                          evaluate_ranking, tiny_dataset)
 from recbench.specs import missing_requirements
 from recbench.testing.contract import _batch, _splits
 from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
@@ -168,7 +168,7 @@ def test_a_config_key_added_later_keeps_earlier_trial_identities_at_its_default(
 
     assert "compute_dtype" not in identity_dict(SASRecConfig())
     assert identity_dict(SASRecConfig(compute_dtype="bfloat16"))["compute_dtype"] == "bfloat16"
-    with pytest.raises(Exception, match="compute_dtype must be one of"):
+    with pytest.raises(ConfigError, match="compute_dtype must be one of"):
         SASRecConfig(compute_dtype="float16")
 
 

@@ -2,7 +2,8 @@
 two-tower text CNN.
 
 Not ``nn.Conv``: inside the training loop's compiled while-loop, XLA's CPU convolution and its
-gradient are several times slower than outside it, and than these products:
+gradient are several times slower than outside it, and than matrix products (measured with a sum
+of shifted products, this module's first form):
 - the two-tower text CNN at ML-100K size: 355 ms a step against 32 ms (2-core CPU, load 12);
 - Caser at Amazon Beauty size (22,363 users, 12,101 items, L = 20, batch 256): 9.3 s an epoch of
   88 steps against 2.4 s (quiet machine, ``jax.lax.fori_loop`` as in ``recbench.train``); the
@@ -39,7 +40,7 @@ class Conv1D(nn.Module):
         # im2col: the shifted windows side by side, then one 2-D product. The text CNN alone at
         # ML-1M size (3,706 items x 8 tokens, 32 -> 32 channels, width 3), forward and backward
         # in a compiled loop: 3.2 ms a step, against 10.9 ms for a sum of three 3-D products
-        # (the two-tower epoch: 9.5 -> 8.6-9.0 s, quiet machine).
+        # (the two-tower epoch: 9.5 -> 8.6-9.2 s, quiet machine).
         windows = jnp.concatenate([padded[:, k:k + t] for k in range(self.width)], axis=-1)
         out = (windows.reshape(n * t, self.width * c) @ w.reshape(self.width * c, self.filters))
         return out.reshape(n, t, self.filters) + self.param("bias", nn.initializers.zeros,
