@@ -22,6 +22,7 @@ from recbench.store import ResultStore
 from recbench.testing.contract import _batch
 from recbench_builtin.models.content.features import (FeatureOptions, category_indicators,
                                                       encode_items)
+from recbench_builtin.models._vocabulary import top_terms
 from recbench_builtin.models.content.knn import ContentKNN, ContentKNNConfig
 from recbench_builtin.splitting.protocols import ColdItemsConfig
 
@@ -49,6 +50,19 @@ def test_encoding_keeps_categories_scales_numbers_and_drops_constant_columns():
     assert np.abs(enc.numeric).max() <= 5.0  # the outlier is clipped
     # Price bands are categories for popularity by category.
     assert category_indicators(enc).shape[0] == 5
+
+
+def test_text_vocabulary_breaks_frequency_ties_alphabetically_whatever_the_item_order():
+    # Five words in two items each, "mug" in three, "ant" in one: a vocabulary of three keeps
+    # "mug" and then the alphabetically first two, not whatever numpy's unstable sort puts first.
+    docs = ["zeta yak mug", "zeta yak", "mug lamp", "lamp fig mug", "fig bell", "bell ant"]
+    expected = {"text:bell", "text:fig", "text:mug"}
+    for order in (docs, docs[::-1], docs[2:] + docs[:2]):
+        ctx = context(np.zeros((6, 0)), [], text=order)
+        enc = encode_items(ctx, FeatureOptions(text_features=3, text_min_df=2), "test")
+        assert set(enc.columns) == expected
+    assert top_terms(docs, 3, min_df=4) is None  # no word is in four items
+    assert top_terms(docs, 3, min_df=2) == {"bell": 0, "fig": 1, "mug": 2}
 
 
 def test_items_without_features_score_zero_never_nan():

@@ -11,7 +11,8 @@ and ``ModelContext.item_text``) into one sparse item x feature matrix, in three 
   the IQR is 0, as for a column that is mostly one value), clipped to [-5, 5] so one outlier
   cannot dominate a cosine;
 - **text**: TF-IDF of the item text (scikit-learn's ``TfidfVectorizer``, sublinear tf, English
-  stop words, at most ``text_features`` terms seen in at least ``text_min_df`` items), sparse.
+  stop words, the ``text_features`` most frequent terms seen in at least ``text_min_df`` items,
+  ties to the alphabetically first: ``_vocabulary.py``), sparse.
   The vocabulary and IDF are fitted on the whole catalogue's text, which is side information
   known for every item, cold ones included; no interaction is used.
 
@@ -38,6 +39,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recbench.api import DataError, FeatureTable, Interactions, ModelContext, check
+
+from .._vocabulary import top_terms
 
 _CLIP = 5.0  # robust z-scores beyond this carry no more weight
 _SKEW = 1.0  # sample skewness above which a non-negative column is log1p-transformed
@@ -135,12 +138,14 @@ def _text_block(text: np.ndarray | None, opts: FeatureOptions
     if text is None or opts.text_features == 0:
         return None, ()
     from sklearn.feature_extraction.text import TfidfVectorizer  # slow to import
-    vectorizer = TfidfVectorizer(max_features=opts.text_features, min_df=opts.text_min_df,
-                                 sublinear_tf=True, stop_words="english", dtype=np.float32)
-    try:
-        tfidf = vectorizer.fit_transform([str(t) for t in text])
-    except ValueError:  # empty vocabulary: no text, or no term frequent enough
+    docs = [str(t) for t in text]
+    vocabulary = top_terms(docs, opts.text_features, min_df=opts.text_min_df,
+                           stop_words="english")
+    if vocabulary is None:  # no text, or no term frequent enough
         return None, ()
+    vectorizer = TfidfVectorizer(vocabulary=vocabulary, sublinear_tf=True, stop_words="english",
+                                 dtype=np.float32)
+    tfidf = vectorizer.fit_transform(docs)
     return sp.csr_matrix(tfidf), tuple(f"text:{t}" for t in vectorizer.get_feature_names_out())
 
 

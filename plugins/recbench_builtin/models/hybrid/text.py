@@ -2,11 +2,12 @@
 
 Words are split by scikit-learn's ``CountVectorizer`` analyser (lower case, words of two or more
 letters or digits); the vocabulary is the ``vocab_size`` words seen in the most items among
-those seen in at least ``min_df`` items, fitted on the whole catalogue's text (side
-information, known for cold items too). Ids: 0 is padding, 1 an out-of-vocabulary word, 2.. the
-vocabulary in the vectorizer's order. Each text keeps its first ``max_tokens`` words, in order
-(the CNN reads word order), and the rows are as wide as the longest text; the table of word embeddings has ``rows`` rows, ``words + 2``
-rounded up to a size class, so catalogues with about the same vocabulary share compiled code.
+those seen in at least ``min_df`` items (ties to the alphabetically first: ``_vocabulary.py``),
+fitted on the whole catalogue's text (side information, known for cold items too). Ids: 0 is
+padding, 1 an out-of-vocabulary word, 2.. the vocabulary in alphabetical order. Each text keeps
+its first ``max_tokens`` words, in order (the CNN reads word order), and the rows are as wide as
+the longest text; the table of word embeddings has ``rows`` rows, ``words + 2`` rounded up to a
+size class, so catalogues with about the same vocabulary share compiled code.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from recbench.api import bucket_size
+
+from .._vocabulary import top_terms
 
 PAD, OOV = 0, 1
 
@@ -39,12 +42,10 @@ def tokenize(texts: np.ndarray, vocab_size: int, min_df: int, max_tokens: int
     from sklearn.feature_extraction.text import CountVectorizer  # slow to import
 
     docs = [str(t) for t in texts]
-    vectorizer = CountVectorizer(max_features=vocab_size, min_df=min_df, binary=True)
-    try:
-        vectorizer.fit(docs)
-    except ValueError:  # empty vocabulary
+    vocabulary = top_terms(docs, vocab_size, min_df=min_df, binary=True)
+    if vocabulary is None:
         return None
-    vocabulary = vectorizer.vocabulary_
+    vectorizer = CountVectorizer(vocabulary=vocabulary)
     analyse = vectorizer.build_analyzer()
     tokens = [analyse(doc)[:max_tokens] for doc in docs]  # once per fit, on the host
     # As wide as the longest text (rounded up to 4, at most max_tokens): the CNN runs over every
