@@ -17,7 +17,7 @@ from recbench.registry import Registry
 from recbench.report.leaderboard import protocol_of
 from recbench.report.export import to_csv, to_json, to_latex, to_markdown
 from recbench.report.ranks import across_datasets
-from recbench.report.stats import critical_difference
+from recbench.report.stats import critical_difference, runs_t_interval
 from recbench.report.tables import build_report
 from recbench.runner import RunOptions, Runner
 from recbench.store import USER_IDS, ResultStore
@@ -128,6 +128,25 @@ def test_bh_correction_and_wilcoxon_are_options(results):
     # The family comes from the record itself (no registry given here).
     assert dict(zip(table.board["label"], table.board["family"]))["item-knn"] == "cf-item"
     assert "Wilcoxon" in to_markdown(report) and "Benjamini-Hochberg" in to_markdown(report)
+
+
+def test_runs_interval_is_the_student_t_interval_of_the_runs_means(results, capsys):
+    from statsmodels.stats.weightstats import DescrStatsW  # the independent reference
+
+    report, store = _report(results, interval="runs")
+    means = {r["key"]: r["metrics"] for r in store.records()}
+    for table in report.tables:
+        assert table.card["interval"].startswith("95% Student t interval over each row's runs")
+        for _, row in table.board.iterrows():
+            for metric in ("ndcg@5", "recall@5"):
+                values = np.array([means[k][metric] for k in row["keys"]])
+                low, high = DescrStatsW(values).tconfint_mean(alpha=0.05)
+                assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == pytest.approx(
+                    (low, high), abs=1e-12)
+    assert np.isnan(runs_t_interval(np.array([0.3]))).all()  # one run: no interval
+    assert runs_t_interval(np.array([0.2, 0.2, 0.2])) == (0.2, 0.2)
+    assert main(["leaderboard", str(results), "--format", "markdown", "--interval", "runs"]) == 0
+    assert capsys.readouterr().out.count("CI: 95% Student t interval") == 2
 
 
 def _rewrite_per_user(store, key, change):

@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..registry import Registry
 from ..report.card import card_lines
 from ..report.export import to_csv, to_json, to_latex, to_markdown, to_rich, to_rows_json
-from ..report.stats import CORRECTIONS, TESTS
+from ..report.stats import CORRECTIONS, INTERVALS, TESTS
 from ..report.tables import Report, build_report
 from ..store import ResultStore
 from .common import console, registry
@@ -34,9 +34,10 @@ def metric_descriptions(reg: Registry) -> dict[str, str]:
 
 
 def report_of(records: list[dict[str, Any]], store: ResultStore, reg: Registry,
-              test: str = "ttest", correction: str = "holm", alpha: float = 0.05) -> Report:
+              test: str = "ttest", correction: str = "holm", alpha: float = 0.05,
+              interval: str = "users") -> Report:
     return build_report(records, store, families(reg), metric_descriptions(reg), test=test,
-                        correction=correction, alpha=alpha)
+                        correction=correction, alpha=alpha, interval=interval)
 
 
 def read_store(results_dir: str | Path) -> tuple[ResultStore, list[dict[str, Any]]]:
@@ -73,6 +74,9 @@ def print_report(report: Report, fmt: str) -> None:
 
 
 def stats_options(f: Any) -> Any:
+    f = click.option("--interval", type=click.Choice(list(INTERVALS)), default="users",
+                     show_default=True, help="The CI column: users (percentile bootstrap over "
+                     "users) or runs (Student t over the runs' means: seeds x folds).")(f)
     f = click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
                      default=0.05, show_default=True, help="Significance level.")(f)
     f = click.option("--correction", type=click.Choice(list(CORRECTIONS)), default="holm",
@@ -90,14 +94,14 @@ def stats_options(f: Any) -> Any:
 @stats_options
 @click.pass_context
 def leaderboard_command(ctx: click.Context, results_dir: str, fmt: str, test: str,
-                        correction: str, alpha: float) -> None:
+                        correction: str, alpha: float, interval: str) -> None:
     """Print the leaderboard of every trial stored in RESULTS_DIR [default:
     recbench-results/default]: one table per dataset and protocol, under its protocol card."""
     if not Path(results_dir).is_dir():
         raise ConfigError(f"results directory {results_dir} does not exist; run `recbench run` "
                           f"first or name another directory")
     store, records = read_store(results_dir)
-    report = report_of(records, store, registry(ctx), test, correction, alpha)
+    report = report_of(records, store, registry(ctx), test, correction, alpha, interval)
     print_report(report, fmt)
     show_skipped(report, store)
 
@@ -111,12 +115,12 @@ def leaderboard_command(ctx: click.Context, results_dir: str, fmt: str, test: st
 @stats_options
 @click.pass_context
 def report_command(ctx: click.Context, results_dir: str, fmt: str, output: str | None, test: str,
-                   correction: str, alpha: float) -> None:
+                   correction: str, alpha: float, interval: str) -> None:
     """Export the tables of RESULTS_DIR (Markdown, LaTeX with booktabs, CSV, JSON, or one
     self-contained HTML page with plots): each table under its protocol card, best values in bold,
     significant differences to the best marked."""
     store, records = read_store(results_dir)
-    report = report_of(records, store, registry(ctx), test, correction, alpha)
+    report = report_of(records, store, registry(ctx), test, correction, alpha, interval)
     if fmt == "html":  # one self-contained page: tables, cards and plots
         from ..report.html import report_html  # matplotlib: only for this format
 

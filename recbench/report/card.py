@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import canonical_json
-from .stats import BOOTSTRAP_RESAMPLES, USER_BOOTSTRAP
+from .stats import BOOTSTRAP_RESAMPLES, RUNS_T, USER_BOOTSTRAP
 
 CONFIDENCE = 0.95  # of every interval a report shows
 
@@ -42,8 +42,10 @@ def _describe(component: Any) -> str:
 
 
 def protocol_card(records: Sequence[dict[str, Any]],
-                  metric_descriptions: dict[str, str] | None = None) -> dict[str, Any]:
-    """The card of records that share one protocol (:func:`~.leaderboard.protocol_of`)."""
+                  metric_descriptions: dict[str, str] | None = None,
+                  interval: str = "users") -> dict[str, Any]:
+    """The card of records that share one protocol (:func:`~.leaderboard.protocol_of`);
+    ``interval``: which interval the CI columns are (``stats.INTERVALS``)."""
     first = records[0]
     identity = first.get("identity", {})
     protocol = identity.get("protocol", {})
@@ -80,7 +82,8 @@ def protocol_card(records: Sequence[dict[str, Any]],
         "seeds": seeds,
         **({"folds": folds} if folds else {}),
         "history": protocol.get("history", "unknown"),
-        "interval": f"{CONFIDENCE:.0%} " + USER_BOOTSTRAP.format(n=BOOTSTRAP_RESAMPLES),
+        "interval": f"{CONFIDENCE:.0%} " + (RUNS_T if interval == "runs" else
+                                            USER_BOOTSTRAP.format(n=BOOTSTRAP_RESAMPLES)),
         "recbench": identity.get("recbench", "unknown"),
     }
 

@@ -1,7 +1,9 @@
 """Significance statistics for leaderboards, from well-kept libraries.
 
-Intervals: :func:`user_bootstrap_ci`, a percentile bootstrap of a row's mean metric over users
-(scipy.stats.bootstrap), one resample of the users shared by every seed's mean.
+Intervals (``INTERVALS``): :func:`user_bootstrap_ci`, a percentile bootstrap of a row's mean
+metric over users (scipy.stats.bootstrap), one resample of the users shared by every seed's mean
+(the default); or :func:`runs_t_interval`, a Student t interval over the row's runs (seeds x
+folds), which also counts the spread that other splits and other initial values give.
 
 Within one split: paired per-user tests between two models (:func:`paired_test`: scipy's paired
 t-test and Wilcoxon signed-rank test, and Cohen's d_z as the effect size), on values paired by
@@ -30,6 +32,7 @@ from ..errors import RecbenchError
 
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}  # our names -> statsmodels' method names
 TESTS = ("ttest", "wilcoxon")
+INTERVALS = ("users", "runs")
 
 
 class Unpairable(RecbenchError):
@@ -133,6 +136,26 @@ def user_bootstrap_ci(replicates: list[tuple[np.ndarray, Mapping[str, np.ndarray
     low = np.atleast_1d(res.confidence_interval.low)
     high = np.atleast_1d(res.confidence_interval.high)
     return {m: (float(low[c]), float(high[c])) for c, m in enumerate(metrics)}
+
+
+RUNS_T = ("Student t interval over each row's runs (seeds x folds; runs - 1 degrees of freedom) "
+          "of their means: the spread over splits and initial values, users fixed per run")
+
+
+def runs_t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Student t interval of the mean of ``values`` (one mean per run: seed, fold); NaN with
+    fewer than 2 finite values."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return math.nan, math.nan
+    if np.all(v == v[0]):
+        return float(v[0]), float(v[0])  # scipy wants a positive scale
+    from scipy import stats  # here: scipy.stats takes ~0.7 s to import
+
+    low, high = stats.t.interval(confidence, len(v) - 1, loc=v.mean(),
+                                 scale=v.std(ddof=1) / math.sqrt(len(v)))
+    return float(low), float(high)
 
 
 @dataclass(frozen=True)

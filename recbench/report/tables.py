@@ -23,8 +23,8 @@ from ..store import ResultStore, StoreError
 from .card import CONFIDENCE, protocol_card
 from .leaderboard import (COST_COLUMNS, COUNT_COLUMNS, directions, protocol_of, trial_frame,
                           value_columns)
-from .stats import (TESTS, Unpairable, correct, pair_by_user, paired_test, per_user_means,
-                    user_bootstrap_ci)
+from .stats import (INTERVALS, TESTS, Unpairable, correct, pair_by_user, paired_test,
+                    per_user_means, runs_t_interval, user_bootstrap_ci)
 
 
 
@@ -69,11 +69,14 @@ def _user_values(store: ResultStore) -> UserValues:
     return values
 
 
-def aggregate(frame: pd.DataFrame, metrics: list[str], user_values: UserValues | None = None
-              ) -> pd.DataFrame:
+def aggregate(frame: pd.DataFrame, metrics: list[str], user_values: UserValues | None = None,
+              interval: str = "users") -> pd.DataFrame:
     """One row per ``label`` of a one-protocol trial frame: replicates, mean, std, CI, costs.
     The CI (``<metric>_ci_low`` / ``_ci_high``) is :func:`~.stats.user_bootstrap_ci` over the
-    per-user values ``user_values`` gives; NaN for metrics without them."""
+    per-user values ``user_values`` gives (NaN for metrics without them), or with ``interval =
+    "runs"`` :func:`~.stats.runs_t_interval` over the row's runs (NaN with one run)."""
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}, got {interval!r}")
     values = value_columns(frame)
     rows = []
     for label, g in frame.groupby("label", sort=False):
@@ -86,8 +89,12 @@ def aggregate(frame: pd.DataFrame, metrics: list[str], user_values: UserValues |
         cols = {c: g[c].astype(np.float64) for c in values}
         row.update({c: v.mean() for c, v in cols.items()})
         row.update({f"{c}_std": v.std(ddof=1) if v.count() > 1 else 0.0 for c, v in cols.items()})
-        per_user = user_values(list(g["key"]), metrics) if user_values else []
-        cis = user_bootstrap_ci(per_user, (str(g["protocol"].iloc[0]), str(label)), CONFIDENCE)
+        if interval == "runs":
+            cis = {c: runs_t_interval(cols[c].to_numpy(), CONFIDENCE) for c in metrics}
+        else:
+            per_user = user_values(list(g["key"]), metrics) if user_values else []
+            cis = user_bootstrap_ci(per_user, (str(g["protocol"].iloc[0]), str(label)),
+                                    CONFIDENCE)
         for c in metrics:
             row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cis.get(c, (np.nan, np.nan))
         if "device" in g:
@@ -228,9 +235,10 @@ def build_report(records: Iterable[dict[str, Any]], store: ResultStore | None = 
                  families: dict[str, str] | None = None,
                  metric_descriptions: dict[str, str] | None = None, test: str = "ttest",
                  correction: str = "holm", alpha: float = 0.05,
-                 sort_by: str | None = None) -> Report:
+                 sort_by: str | None = None, interval: str = "users") -> Report:
     """Every table of a results directory's records (``store`` reads the per-user values for the
-    paired tests; without it no test runs)."""
+    paired tests; without it no test runs); ``interval``: the CI columns' interval
+    (:func:`aggregate`)."""
     records = list(records)
     ok = [r for r in records if r.get("status") == "ok"]
     notes = [*unsupported(records), *_failure_notes(records)]
@@ -254,7 +262,8 @@ def build_report(records: Iterable[dict[str, Any]], store: ResultStore | None = 
         dirs = directions(recs)
         metrics = [c for c in value_columns(sub) if c not in COST_COLUMNS
                    and c not in COUNT_COLUMNS]
-        board = aggregate(sub, metrics, _user_values(store) if store is not None else None)
+        board = aggregate(sub, metrics, _user_values(store) if store is not None else None,
+                          interval)
         primary = sort_by if sort_by in metrics else (metrics[0] if metrics else None)
         if primary is not None and dirs.get(primary) is not None:
             board = board.sort_values(primary, ascending=not dirs[primary], kind="stable",
@@ -268,7 +277,8 @@ def build_report(records: Iterable[dict[str, Any]], store: ResultStore | None = 
                         f"mean is over fewer seeds than the other rows'"
                         for label, runs in zip(board["label"], board["runs"]) if runs < most]
         _mark_significance(board, tests, metrics, dirs)
-        tables.append(ReportTable(protocol, protocol_card(recs, metric_descriptions), board,
+        tables.append(ReportTable(protocol, protocol_card(recs, metric_descriptions, interval),
+                                  board,
                                   metrics, dirs, primary, tests, test, correction, alpha,
                                   table_notes))
     tables.sort(key=lambda t: (t.card["dataset"], t.card["task"], t.protocol))
