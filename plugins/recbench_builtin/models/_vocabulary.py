@@ -1,8 +1,9 @@
 """The ``limit`` most frequent words of a catalogue's text, chosen the same way on every machine.
 
 scikit-learn's ``max_features`` keeps the most frequent terms with numpy's default (unstable)
-sort, whose order among equally frequent terms depends on the CPU's sort kernel: the same
-catalogue could get a different vocabulary, and different numbers, on another machine. Here
+sort, whose order among equally frequent terms depends on the numpy version and the CPU's sort
+kernel: the same catalogue could get a different vocabulary, and different numbers, on another
+machine. Here
 ties go to the alphabetically first term (a stable sort over the vectorizer's sorted terms), and
 the chosen vocabulary is handed to the vectorizer as ``vocabulary=``.
 """
@@ -13,9 +14,10 @@ import numpy as np
 
 
 def top_terms(docs: list[str], limit: int, **count_options) -> dict[str, int] | None:
-    """``{term: column}`` of the ``limit`` terms with the highest total count over ``docs``
-    (among those kept by ``count_options``: ``min_df``, ``stop_words``, ``binary``, ...), in
-    alphabetical order; None when no term is left."""
+    """``{term: column}`` of the ``limit`` terms with the highest total count over ``docs`` (the
+    number of docs holding the term with ``binary=True``), among those ``count_options``
+    (``CountVectorizer``'s: ``min_df``, ``stop_words``, ...) keep, columns in alphabetical
+    order; None when no term is left."""
     from sklearn.feature_extraction.text import CountVectorizer  # slow to import
 
     vectorizer = CountVectorizer(**count_options)
