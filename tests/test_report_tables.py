@@ -15,7 +15,7 @@ from recbench.config import Experiment, from_mapping
 from recbench.plugins import load_plugins
 from recbench.registry import Registry
 from recbench.report.leaderboard import protocol_of
-from recbench.report.export import to_csv, to_json, to_latex, to_markdown
+from recbench.report.export import to_csv, to_json, to_latex, to_markdown, to_rows_json
 from recbench.report.ranks import across_datasets
 from recbench.report.stats import critical_difference, runs_t_interval
 from recbench.report.tables import build_report
@@ -143,7 +143,12 @@ def test_runs_interval_is_the_student_t_interval_of_the_runs_means(results, caps
                 low, high = DescrStatsW(values).tconfint_mean(alpha=0.05)
                 assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == pytest.approx(
                     (low, high), abs=1e-12)
+    assert (report.tables[0].board["ndcg@5_ci_high"] > report.tables[0].board["ndcg@5_ci_low"]).any()
+    rows = json.loads(to_rows_json(report))
+    assert {r["interval"] for r in rows} == {report.tables[0].card["interval"]}
     assert np.isnan(runs_t_interval(np.array([0.3]))).all()  # one run: no interval
+    assert runs_t_interval(np.array([0.2, np.nan, 0.4])) == pytest.approx(
+        DescrStatsW(np.array([0.2, 0.4])).tconfint_mean(alpha=0.05))  # NaN runs left out
     assert runs_t_interval(np.array([0.2, 0.2, 0.2])) == (0.2, 0.2)
     assert main(["leaderboard", str(results), "--format", "markdown", "--interval", "runs"]) == 0
     assert capsys.readouterr().out.count("CI: 95% Student t interval") == 2

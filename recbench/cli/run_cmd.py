@@ -135,7 +135,9 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
 
     Progress goes to stderr: a bar on a terminal (not under CI=true), else one line per finished
     trial; each trial's output is kept in <results>/logs/<key>.log. Exits 3 when some trials
-    failed, after printing the leaderboard of the others.
+    failed, after printing the leaderboard of the others. The leaderboard uses the default
+    statistics; `recbench leaderboard RESULTS` prints it again with other ones (--test,
+    --correction, --alpha, --interval).
     """
     reg = registry(ctx)
     pool = make_executor(ExecutorConfig(executor, workers, threads_per_worker, scheduler,

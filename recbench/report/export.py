@@ -186,14 +186,16 @@ def to_latex(report: Report) -> str:
 
 def to_frame(report: Report) -> pd.DataFrame:
     """Every table's board in one long frame (``model`` is the row's label, ``plugin`` the model
-    plugin), each row labelled with its protocol: dataset, task, split, recbench version."""
+    plugin), each row labelled with its protocol: dataset, task, split, recbench version, and
+    which interval its ``*_ci_low`` / ``*_ci_high`` columns are (``interval``, the card's)."""
     frames = []
     for t in report.tables:
         c = t.card
         frames.append(t.board.drop(columns=["keys"])
                       .rename(columns={"model": "plugin", "label": "model"})
                       .assign(dataset=c["dataset"], task=c["task"], split=c["split"],
-                              recbench=c["recbench"], protocol=t.protocol))
+                              recbench=c["recbench"], protocol=t.protocol,
+                              interval=c.get("interval", "")))
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)

@@ -1,8 +1,9 @@
 """Report tables: one per protocol (dataset, protocol, recbench version), never mixing them.
 
 Each :class:`ReportTable` holds its protocol card, a board (one row per model setup: mean and std
-over seeds and folds, a 95% bootstrap confidence interval over users for every metric with
-per-user values, the costs, the family)
+over seeds and folds, a 95% confidence interval for every metric (by default a bootstrap over
+users, for the metrics with per-user values; or a t interval over the runs), the costs, the
+family)
 and the paired per-user tests between every pair of its models on the same splits, corrected for
 multiple comparisons; ``board["<metric>_sig"]`` marks the rows whose difference to the best row is
 significant. :func:`build_report` also says what it skipped and why (``Report.notes``).
