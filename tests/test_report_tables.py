@@ -348,6 +348,7 @@ def test_compare_command_on_a_small_dataset(tmp_path, capsys):
     assert main([*args[:-1], "markdown", "-q"]) == 0  # read from the store this time
     captured = capsys.readouterr()
     assert "## Best model per family" in captured.out and "**binary**" in captured.out
+    assert "- CI: " not in captured.out  # no interval column, so no interval line on its cards
     assert "[1/" not in captured.err
 
 
