@@ -15,6 +15,9 @@ descriptions drawn from a 5,000-word vocabulary (TF-IDF keeps the 1,000 most fre
   the descriptions through the text CNN, in-batch softmax), each after compilation (``epoch_s``
   of a 3-epoch fit without validation: the median epoch after the first); for two-tower also
   the multiply-adds of a step by part and the epoch time they take at numpy's BLAS speed;
+- with ``--two-tower-parts``: two-tower's epoch with parts of its step switched off (no text
+  CNN, a history of 1 item, both; smaller and larger batches without them), 2-epoch fits, to
+  show where the epoch goes;
 - fm / deepfm again in the goal's own setting: ~1M training interactions (1.25x the mean
   activity) and 3 numeric attribute fields (price, discount, sales, as in the e-commerce case),
   no text.
@@ -22,7 +25,7 @@ descriptions drawn from a 5,000-word vocabulary (TF-IDF keeps the 1,000 most fre
 Goals (issue 9): content-knn profile building + full-ranking evaluation <= 1 s after
 compilation; an FM/DeepFM epoch over 1M interactions <= 2 s, a two-tower epoch <= 5 s.
 
-    python bench/bench_content.py [--repeats 3]
+    python bench/bench_content.py [--repeats 3] [--two-tower-parts]
 """
 
 from __future__ import annotations
@@ -121,6 +124,8 @@ def main() -> None:
     parser.add_argument("--hybrids", nargs="*", default=["lightfm", "fm", "deepfm", "two-tower"],
                         help="hybrid models whose epoch to time (none: only content-knn)")
     parser.add_argument("--skip-knn", action="store_true")
+    parser.add_argument("--two-tower-parts", action="store_true",
+                        help="also time two-tower epochs with parts of the step switched off")
     args = parser.parse_args()
     train, test, ctx = make_data(args.users, args.items, args.mean_train, 0)
     print(f"load {os.getloadavg()[0]:.2f}; jax {jax.__version__}; {args.users} users x "
@@ -163,6 +168,8 @@ def main() -> None:
                   f"load {os.getloadavg()[0]:.2f}")
             if name == "two-tower":
                 two_tower_floor(fitted.fit_info, TwoTowerConfig(), len(train), ctx.n_items)
+                if args.two_tower_parts:
+                    two_tower_parts(train, ctx)
         fms = [n for n in args.hybrids if n in ("fm", "deepfm")]
         if fms:  # the goal's own setting: 1M interactions, 3 attribute fields
             train3, _, ctx3 = make_data(args.users, args.items, args.mean_train * 1.25, 0)
@@ -173,6 +180,25 @@ def main() -> None:
                 print(f"{name}, 3 attribute fields (price, discount, sales): epoch_s "
                       f"{fitted.fit_info['epoch_s']:.3f} s over {len(train3)} interactions; "
                       f"load {os.getloadavg()[0]:.2f}")
+
+
+TWO_TOWER_PARTS = {
+    "no text CNN": {"vocab_size": 0},
+    "history of 1 item": {"history_length": 1},
+    "neither": {"vocab_size": 0, "history_length": 1},
+    "neither, batch 1024": {"vocab_size": 0, "history_length": 1, "batch_size": 1024},
+    "neither, batch 4096": {"vocab_size": 0, "history_length": 1, "batch_size": 4096},
+}
+
+
+def two_tower_parts(train, ctx) -> None:
+    """The epoch (``epoch_s`` of a 2-epoch fit: its second epoch) with parts switched off."""
+    from recbench_builtin.models.hybrid.two_tower import TwoTower, TwoTowerConfig
+    for label, change in TWO_TOWER_PARTS.items():
+        fitted = TwoTower(TwoTowerConfig(epochs=2, **change), ctx).fit(train,
+                                                                      key=jax.random.key(0))
+        print(f"  two-tower, {label}: epoch_s {fitted.fit_info['epoch_s']:.3f} s; "
+              f"load {os.getloadavg()[0]:.2f}")
 
 
 def two_tower_floor(info: dict, cfg, n_rows: int, n_items: int) -> None:
