@@ -131,9 +131,9 @@ def _print(fmt: str, table: Any, families: Any, report: Any, ids: dict[str, str]
                if table["model"].str.contains("light").any() else "") + ".", "",
             "## Best model per family", "", compare.markdown(families), "", "## Protocols", ""]
     for name, t in cards.items():
-        lines = [line for line in card_lines(t.card) if not line.startswith("CI: ")]
-        # (the comparison shows no interval column, so the card's interval line is left out)
-        text += [f"**{name}** (protocol {t.protocol}):", *(f"- {line}" for line in lines), ""]
+        # No interval column in the comparison, so no interval line on its cards.
+        text += [f"**{name}** (protocol {t.protocol}):",
+                 *(f"- {line}" for line in card_lines(t.card, interval=False)), ""]
     if fmt == "markdown":
         click.echo("\n".join(text))
     else:

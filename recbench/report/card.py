@@ -88,8 +88,9 @@ def protocol_card(records: Sequence[dict[str, Any]],
     }
 
 
-def card_lines(card: dict[str, Any]) -> list[str]:
-    """The card as short ``name: value`` lines (Markdown, terminal and captions use them)."""
+def card_lines(card: dict[str, Any], interval: bool = True) -> list[str]:
+    """The card as short ``name: value`` lines (Markdown, terminal and captions use them);
+    ``interval=False`` leaves out the interval line, for a table without an interval column."""
     shape = card["data_shape"]
     size = (f" ({shape['users']} users, {shape['items']} items; {shape['train']} train / "
             f"{shape['valid']} valid / {shape['test']} test)" if shape else "")
@@ -109,5 +110,5 @@ def card_lines(card: dict[str, Any]) -> list[str]:
         "metrics: " + "; ".join(f"{k} ({v})" for k, v in card["metrics"].items()),
         f"seeds: {replicates}",
         f"history: {card['history']} (what a model sees of each user when scoring the test set)",
-        *([f"CI: {card['interval']}"] if "interval" in card else []),
+        *([f"CI: {card['interval']}"] if interval and "interval" in card else []),
     ]

@@ -3,9 +3,8 @@
 scikit-learn's ``max_features`` keeps the most frequent terms with numpy's default (unstable)
 sort, whose order among equally frequent terms depends on the numpy version and the CPU's sort
 kernel: the same catalogue could get a different vocabulary, and different numbers, on another
-machine. Here
-ties go to the alphabetically first term (a stable sort over the vectorizer's sorted terms), and
-the chosen vocabulary is handed to the vectorizer as ``vocabulary=``.
+machine. Here ties go to the alphabetically first term (a stable sort over the vectorizer's
+sorted terms), and the chosen vocabulary is handed to the vectorizer as ``vocabulary=``.
 """
 
 from __future__ import annotations
