@@ -208,3 +208,21 @@ def test_sequential_models_recover_the_markov_signal_and_only_it(registry):
     assert min(sequential.values()) > 1.8 * max(plain.values()), ("markov", sequential, plain)
     sequential, plain = _markov_case(registry, markov=False)
     assert max(sequential.values()) < max(plain.values()) + 0.02, ("none", sequential, plain)
+
+
+def test_token_conv1d_is_conv1d_over_the_embedded_tokens():
+    # The two-tower text CNN multiplies the word table by each tap first; id 0 is a zero input.
+    from recbench_builtin.models._conv import Conv1D, TokenConv1D
+
+    table = jax.random.normal(jax.random.key(0), (9, 5))
+    tokens = jnp.array([[3, 1, 8, 0, 0], [0, 0, 0, 0, 0], [2, 2, 7, 5, 4]], jnp.int32)
+    embedded = jnp.where((tokens > 0)[..., None], table[tokens], 0.0)
+    for width, before in [(1, 0), (3, 1), (3, 2), (4, 3)]:
+        dense, token = Conv1D(4, width, before), TokenConv1D(4, width, before)
+        params = dense.init(jax.random.key(1), embedded)
+        assert jax.tree.all(jax.tree.map(
+            lambda a, b: bool((a == b).all()), params, token.init(jax.random.key(1), table,
+                                                                  tokens)))
+        params = {"params": {**params["params"], "bias": jnp.arange(4.0)}}
+        np.testing.assert_allclose(token.apply(params, table, tokens),
+                                   dense.apply(params, embedded), rtol=1e-5, atol=1e-5)

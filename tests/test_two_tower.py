@@ -4,6 +4,7 @@ bad input refused before training. (The contract kit runs in test_model_contract
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -101,3 +102,25 @@ def test_dataset_without_text_or_features_is_refused_naming_both_tables():
 def test_spec_records_both_families():
     spec = BUILTIN.spec("model", "two-tower")
     assert spec.all_families == ("hybrid", "cnn") and spec.cold_items
+
+
+@pytest.mark.parametrize("negatives", [6, 3])
+def test_in_batch_softmax_matches_a_naive_loop(negatives):
+    # Each row against the items of the first `negatives` rows: copies of its own item and
+    # padding rows left out, its own logit counted once, log q subtracted from every logit.
+    from recbench_builtin.models.hybrid.two_tower import in_batch_softmax
+
+    rng = np.random.default_rng(0)
+    items = np.array([2, 0, 2, 1, 3, 0], np.int32)  # copies of items 0 and 2
+    mask = np.array([1, 1, 1, 1, 1, 0], np.float32)  # the last row is padding
+    p, v = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    log_q = np.log(rng.dirichlet(np.ones(4)))
+    expected = []
+    for r in range(6):
+        own = p[r] @ v[r] - log_q[items[r]]
+        others = [p[r] @ v[c] - log_q[items[c]] for c in range(negatives)
+                  if mask[c] and items[c] != items[r]]
+        expected.append(np.logaddexp.reduce([own, *others]) - own)
+    got = in_batch_softmax(*(jnp.asarray(a, jnp.float32) for a in (p, v)), jnp.asarray(items),
+                           jnp.asarray(mask), jnp.asarray(log_q, jnp.float32), negatives)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
