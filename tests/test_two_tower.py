@@ -124,3 +124,17 @@ def test_in_batch_softmax_matches_a_naive_loop(negatives):
     got = in_batch_softmax(*(jnp.asarray(a, jnp.float32) for a in (p, v)), jnp.asarray(items),
                            jnp.asarray(mask), jnp.asarray(log_q, jnp.float32), negatives)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_max_pool_gradient_goes_to_the_first_maximum():
+    from recbench_builtin.models.hybrid.two_tower import _max_over_positions
+
+    x = jnp.array([[[1.0, 5.0], [3.0, 5.0], [3.0, -1.0]]])  # [1 item, 3 positions, 2 channels]
+    np.testing.assert_array_equal(_max_over_positions(x), [[3.0, 5.0]])
+    grad = jax.grad(lambda x: (_max_over_positions(x) * jnp.array([2.0, 7.0])).sum())(x)
+    # Channel 0: the maximum 3 first at position 1; channel 1: the tie at 0 and 1 goes to 0.
+    np.testing.assert_array_equal(grad[0], [[0.0, 7.0], [2.0, 0.0], [0.0, 0.0]])
+    rng = np.random.default_rng(0)
+    y = jnp.asarray(rng.standard_normal((4, 6, 3)), jnp.float32)  # no ties: jnp.max's gradient
+    np.testing.assert_array_equal(jax.grad(lambda y: _max_over_positions(y).sum())(y),
+                                  jax.grad(lambda y: y.max(axis=1).sum())(y))
