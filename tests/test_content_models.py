@@ -278,3 +278,16 @@ def test_sparse_item_rows_score_as_the_dense_product():
     np.testing.assert_allclose(
         np.asarray(_cosine_sparse(profiles, jnp.asarray(index), jnp.asarray(value), users)),
         np.asarray(_cosine(profiles, jnp.asarray(items.toarray()), users)), rtol=1e-5, atol=1e-5)
+
+
+def test_padded_rows_are_no_wider_than_the_matrix():
+    # Three attribute fields (price, discount, sales): rows of 3, not padded to 8.
+    from recbench_builtin.models.content.knn import padded_rows
+    dense = np.array([[1.0, 0.0, 2.0], [0.5, 0.5, 0.5]], np.float32)
+    index, value = padded_rows(sp.csr_matrix(dense))
+    assert index.shape == value.shape == (2, 3)
+    rebuilt = np.zeros_like(dense)
+    np.add.at(rebuilt, (np.arange(2)[:, None], index), value)
+    np.testing.assert_array_equal(rebuilt, dense)
+    wide = sp.random(4, 40, density=0.1, format="csr", random_state=0)
+    assert padded_rows(wide)[0].shape[1] == 8  # the longest row rounded up to 8

@@ -103,9 +103,10 @@ def _cosine_sparse(profiles: jax.Array, index: jax.Array, value: jax.Array,
 
 def padded_rows(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """The rows of ``m`` as ``[n_rows, w]`` column indices and values, w = the longest row
-    rounded up to a multiple of 8 (padding: column 0, value 0)."""
+    rounded up to a multiple of 8 (padding: column 0, value 0), at most the number of columns
+    (3 attribute fields: 3 wide, not 8)."""
     lengths = np.diff(m.indptr)
-    width = max(8, -(-int(lengths.max(initial=1)) // 8) * 8)
+    width = min(max(8, -(-int(lengths.max(initial=1)) // 8) * 8), max(m.shape[1], 1))
     row = np.repeat(np.arange(m.shape[0]), lengths)
     pos = np.arange(m.nnz) - np.repeat(m.indptr[:-1], lengths)
     index = np.zeros((m.shape[0], width), np.int32)

@@ -338,6 +338,7 @@ SPECS: list[ModelSpec] = [
     ModelSpec("two-tower", "hybrid", frozenset({"ranking"}),
               lambda cfg, ctx: TwoTower(cfg, ctx), TwoTowerConfig,
               "two-tower: item tower over attributes and a 1-D CNN over description tokens, user "
-              "tower over the history; in-batch softmax with logQ correction; scores cold items",
+              "tower over the history; in-batch softmax over shared negatives with logQ "
+              "correction; scores cold items",
               requires=frozenset({"item_features"}), families=("cnn",), cold_items=True),
 ]
