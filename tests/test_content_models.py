@@ -223,7 +223,7 @@ def test_planted_signals_separate_content_from_collaborative_filtering(tmp_path)
     assert collaborative["content-knn"] < collaborative["item-knn"]
 
 
-@pytest.mark.parametrize("hidden", [(), (8,)])
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 4)])
 def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
     """The ranking decomposition (and DeepFM's blocked MLP) gives y(u, i) of every pair."""
     import jax

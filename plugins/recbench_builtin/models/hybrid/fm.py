@@ -164,16 +164,22 @@ def _scores(params, features: tuple[jax.Array, jax.Array], users: jax.Array, *,
     y = params["w0"] + params["w_user"][users][:, None] + own[None, :] + v_u @ c.T
     if not hidden:
         return y
+    # The MLP's input is [v_u, v_i, attr] (as in _pair_logits), so its first layer splits into a
+    # user part and an item part, each computed once: a pair costs an addition there, not a
+    # [3k x hidden] product (ML-100K, 943 x 1,682 pairs: 4x less work for the whole MLP).
+    k, first = v_u.shape[1], params["mlp"]["Dense_0"]
+    user_part = v_u @ first["kernel"][:k] + first["bias"]
+    item_part = jnp.concatenate([params["v_item"], attr], axis=1) @ first["kernel"][k:]
     n = c.shape[0]
-    pad = -n % _BLOCK
-    item_x = jnp.pad(jnp.concatenate([params["v_item"], attr], axis=1), ((0, pad), (0, 0)))
-    blocks = item_x.reshape(-1, _BLOCK, item_x.shape[1])
-    mlp = _mlp(hidden)
+    blocks = jnp.pad(item_part, ((0, -n % _BLOCK), (0, 0))).reshape(-1, _BLOCK, item_part.shape[1])
 
-    def block(xb: jax.Array) -> jax.Array:  # [B, _BLOCK]
-        left = jnp.broadcast_to(v_u[:, None, :], (v_u.shape[0], _BLOCK, v_u.shape[1]))
-        right = jnp.broadcast_to(xb[None], (v_u.shape[0], *xb.shape))
-        return mlp.apply({"params": params["mlp"]}, jnp.concatenate([left, right], axis=-1))
+    def block(item_block: jax.Array) -> jax.Array:  # [B, _BLOCK]
+        x = nn.relu(user_part[:, None, :] + item_block[None])
+        for layer in range(1, len(hidden) + 1):  # the layers after the first, as _MLP has them
+            dense = params["mlp"][f"Dense_{layer}"]
+            x = x @ dense["kernel"] + dense["bias"]
+            x = nn.relu(x) if layer < len(hidden) else x[..., 0]
+        return x
 
     deep = jax.lax.map(block, blocks)  # [n_blocks, B, _BLOCK]
     return y + jnp.moveaxis(deep, 0, 1).reshape(v_u.shape[0], -1)[:, :n]
