@@ -205,8 +205,9 @@ def two_tower_floor(info: dict, cfg, n_rows: int, n_items: int) -> None:
     about twice that), and the epoch time they would take at the speed numpy's BLAS multiplies a
     [batch x items] by [items x factors] matrix in this run (the floor)."""
     b, k = cfg.batch_size, cfg.factors
-    negatives = min(cfg.negatives or b, b)
-    # The text CNN multiplies the word table by each kernel tap, then sums gathered rows.
+    negatives = cfg.shared_negatives
+    # The text CNN multiplies the word table (PAD, OOV and the words; its rows are rounded up
+    # further) by each kernel tap, then sums gathered rows (not counted).
     parts = {"item tower CNN": (info["vocabulary"] + 2) * cfg.embed_dim * cfg.kernel * cfg.filters,
              "item tower projection": n_items * (info["item_attributes"] + cfg.filters) * k,
              "history mean (gather)": b * cfg.history_length * k,

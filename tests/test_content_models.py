@@ -236,7 +236,8 @@ def test_fm_full_ranking_equals_the_pairwise_formula(hidden):
     params = {"w0": r(), "w_user": r(n_users), "w_item": r(n_items), "w_attr": r(d),
               "v_user": r(n_users, k), "v_item": r(n_items, k), "v_attr": r(d, k)}
     if hidden:
-        params["mlp"] = _mlp(hidden).init(jax.random.key(0), jnp.zeros((1, 3 * k)))["params"]
+        init = _mlp(hidden).init(jax.random.key(0), jnp.zeros((1, 3 * k)))["params"]
+        params["mlp"] = jax.tree.map(lambda p: r(*p.shape), init)  # non-zero biases too
     features = r(n_items, d)
     index, value = padded_rows(sp.csr_matrix(np.asarray(features)))
     rows = (jnp.asarray(index), jnp.asarray(value))

@@ -100,8 +100,9 @@ def test_declared_sequential_and_refused_without_timestamps(registry, name):
 
 @pytest.mark.parametrize("width,before", [(1, 0), (3, 2), (3, 1), (4, 3)])
 def test_conv1d_draws_and_computes_what_flax_conv_does(width, before):
-    # Caser and the two-tower text CNN use Conv1D in place of nn.Conv (speed inside the training
-    # loop); under nn.Conv's module name it must start from the same values and give its output.
+    # Caser uses Conv1D in place of nn.Conv (speed inside the training loop), and the two-tower
+    # text CNN its parameters; under nn.Conv's module name it must start from the same values
+    # and give its output.
     from flax import linen as nn
     from recbench_builtin.models._conv import Conv1D
 
@@ -130,6 +131,7 @@ def test_caser_and_the_text_cnn_keep_the_names_their_nn_conv_layers_had():
     tower = _ItemTower(4, 12, 6, 5, 3).init(jax.random.key(0), jnp.zeros((2, 1)),
                                            jnp.ones((2, 7), jnp.int32))["params"]
     assert tower["_Conv1D_0"]["kernel"].shape == (3, 6, 5)
+    assert tower["Embed_0"]["embedding"].shape == (12, 6)
 
 
 def test_a_nan_loss_fails_the_fit_naming_the_epoch(monkeypatch):
@@ -208,21 +210,3 @@ def test_sequential_models_recover_the_markov_signal_and_only_it(registry):
     assert min(sequential.values()) > 1.8 * max(plain.values()), ("markov", sequential, plain)
     sequential, plain = _markov_case(registry, markov=False)
     assert max(sequential.values()) < max(plain.values()) + 0.02, ("none", sequential, plain)
-
-
-def test_token_conv1d_is_conv1d_over_the_embedded_tokens():
-    # The two-tower text CNN multiplies the word table by each tap first; id 0 is a zero input.
-    from recbench_builtin.models._conv import Conv1D, TokenConv1D
-
-    table = jax.random.normal(jax.random.key(0), (9, 5))
-    tokens = jnp.array([[3, 1, 8, 0, 0], [0, 0, 0, 0, 0], [2, 2, 7, 5, 4]], jnp.int32)
-    embedded = jnp.where((tokens > 0)[..., None], table[tokens], 0.0)
-    for width, before in [(1, 0), (3, 1), (3, 2), (4, 3)]:
-        dense, token = Conv1D(4, width, before), TokenConv1D(4, width, before)
-        params = dense.init(jax.random.key(1), embedded)
-        assert jax.tree.all(jax.tree.map(
-            lambda a, b: bool((a == b).all()), params, token.init(jax.random.key(1), table,
-                                                                  tokens)))
-        params = {"params": {**params["params"], "bias": jnp.arange(4.0)}}
-        np.testing.assert_allclose(token.apply(params, table, tokens),
-                                   dense.apply(params, embedded), rtol=1e-5, atol=1e-5)

@@ -108,10 +108,11 @@ def test_spec_records_both_families():
 def test_in_batch_softmax_matches_a_naive_loop(negatives):
     # Each row against the items of the first `negatives` rows: copies of its own item and
     # padding rows left out, its own logit counted once, log q subtracted from every logit.
-    from recbench_builtin.models.hybrid.two_tower import in_batch_softmax
+    from recbench_builtin.models.hybrid.two_tower import _in_batch_softmax
 
     rng = np.random.default_rng(0)
-    items = np.array([2, 0, 2, 1, 3, 0], np.int32)  # copies of items 0 and 2
+    # Copies of items 0 and 2; row 4 (item 0) is past 3 negatives and its item among them.
+    items = np.array([2, 0, 2, 1, 0, 3], np.int32)
     mask = np.array([1, 1, 1, 1, 1, 0], np.float32)  # the last row is padding
     p, v = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
     log_q = np.log(rng.dirichlet(np.ones(4)))
@@ -121,7 +122,7 @@ def test_in_batch_softmax_matches_a_naive_loop(negatives):
         others = [p[r] @ v[c] - log_q[items[c]] for c in range(negatives)
                   if mask[c] and items[c] != items[r]]
         expected.append(np.logaddexp.reduce([own, *others]) - own)
-    got = in_batch_softmax(*(jnp.asarray(a, jnp.float32) for a in (p, v)), jnp.asarray(items),
+    got = _in_batch_softmax(*(jnp.asarray(a, jnp.float32) for a in (p, v)), jnp.asarray(items),
                            jnp.asarray(mask), jnp.asarray(log_q, jnp.float32), negatives)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
@@ -138,3 +139,21 @@ def test_max_pool_gradient_goes_to_the_first_maximum():
     y = jnp.asarray(rng.standard_normal((4, 6, 3)), jnp.float32)  # no ties: jnp.max's gradient
     np.testing.assert_array_equal(jax.grad(lambda y: _max_over_positions(y).sum())(y),
                                   jax.grad(lambda y: y.max(axis=1).sum())(y))
+
+
+def test_token_conv1d_is_conv1d_over_the_embedded_tokens():
+    # The two-tower text CNN multiplies the word table by each tap first; id 0 is a zero input.
+    from recbench_builtin.models._conv import Conv1D, TokenConv1D
+
+    table = jax.random.normal(jax.random.key(0), (9, 5))
+    tokens = jnp.array([[3, 1, 8, 0, 0], [0, 0, 0, 0, 0], [2, 2, 7, 5, 4]], jnp.int32)
+    embedded = jnp.where((tokens > 0)[..., None], table[tokens], 0.0)
+    for width, before in [(1, 0), (3, 1), (3, 2), (4, 3)]:
+        dense, token = Conv1D(4, width, before), TokenConv1D(4, width, before)
+        params = dense.init(jax.random.key(1), embedded)
+        assert jax.tree.all(jax.tree.map(
+            lambda a, b: bool((a == b).all()), params, token.init(jax.random.key(1), table,
+                                                                  tokens)))
+        params = {"params": {**params["params"], "bias": jnp.arange(4.0)}}
+        np.testing.assert_allclose(token.apply(params, table, tokens),
+                                   dense.apply(params, embedded), rtol=1e-5, atol=1e-5)

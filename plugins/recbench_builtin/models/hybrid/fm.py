@@ -18,7 +18,8 @@ batch of users is one matrix product plus a per-item term. The attribute rows ar
 genres and words among ~1,000 columns) and are kept as padded sparse rows: a step touches
 O(w k) values per item of the batch, w the longest row. DeepFM adds
 ``MLP([v_u, v_i, f_i V_attr])`` (Flax ``linen``, ReLU hidden layers) to the logit; its full
-ranking evaluates the MLP for every (user, item) pair, in item blocks.
+ranking evaluates the MLP for every (user, item) pair, in item blocks, with the first layer
+split into a user part and an item part computed once each.
 
 Tasks: ``ranking``: BPR with one sampled negative; ``binary``: log loss on the training pairs,
 labelled ``rating >= binary_threshold`` when the data has ratings (else 1), each with one sampled
@@ -93,9 +94,10 @@ class _MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        for h in self.hidden:
-            x = nn.relu(nn.Dense(h)(x))
-        return nn.Dense(1)(x)[..., 0]
+        # Named as Flax would name them: _scores applies the layers after the first by name.
+        for n, h in enumerate(self.hidden):
+            x = nn.relu(nn.Dense(h, name=f"Dense_{n}")(x))
+        return nn.Dense(1, name=f"Dense_{len(self.hidden)}")(x)[..., 0]
 
 
 @lru_cache(maxsize=None)
