@@ -27,8 +27,8 @@ Loss: in-batch softmax: for a batch of (user, item) rows, each row's item is the
 the items of the batch's first ``negatives`` rows are its negatives (rows are shuffled, so a
 random subset of the batch, shared by every row; a copy of the positive among them is masked),
 logits ``p_u . v_j / temperature``. ``negatives = 0`` takes every row's item; the default 512
-of 2,048 keeps the ``[batch, negatives]`` logits in cache: at ML-1M size an epoch takes 4.6-5.3 s
-against 8.3 s with every row's (``bench/bench_content.py --two-tower-parts``). With the text
+of 2,048 keeps the ``[batch, negatives]`` logits in cache: at ML-1M size an epoch took 4.6 s
+against 8.3 s with every row's in one run (``bench/bench_content.py --two-tower-parts``). With the text
 CNN and max-pool rewritten at the same time, the warm reference tables lost 2.6% of ML-100K's
 NDCG@10 and 0.5% of online-retail's (``results/README.md``). The items of a batch are drawn in proportion to their popularity,
 so an uncorrected softmax over them pushes popular items down more than the full softmax would:
