@@ -32,12 +32,12 @@ against 8.3 s with every row's in one run (``bench/bench_content.py --two-tower-
 the text CNN and max-pool rewritten at the same time, the warm reference tables lost 2.6% of
 ML-100K's NDCG@10 and 0.5% of online-retail's (``results/README.md``). The items of a batch are
 drawn in proportion to their popularity, so an uncorrected softmax over them pushes popular
-items down more than the full softmax would: ``logq = true`` (the default) subtracts ``log
-q_j``, ``q_j`` item ``j``'s share of the training rows (Yi et al. 2019, "Sampling-bias-
-corrected neural modeling"), so the logits estimate the full softmax that the full-ranking
-evaluation asks for. No uniform negatives: an item without training interactions (a held-out
-cold item) takes no part in training at all, neither as a positive nor as a negative. Adam;
-early stopping on validation NDCG@``valid_k``.
+items down more than the full softmax would: ``logq = true`` (the default) subtracts
+``log q_j``, ``q_j`` item ``j``'s share of the training rows (Yi et al. 2019,
+"Sampling-bias-corrected neural modeling"), so the logits estimate the full softmax that the
+full-ranking evaluation asks for. No uniform negatives: an item without training interactions
+(a held-out cold item) takes no part in training at all, neither as a positive nor as a
+negative. Adam; early stopping on validation NDCG@``valid_k``.
 """
 
 from __future__ import annotations
