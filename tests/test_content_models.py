@@ -292,21 +292,3 @@ def test_padded_rows_are_no_wider_than_the_matrix():
     np.testing.assert_array_equal(rebuilt, dense)
     wide = sp.random(4, 40, density=0.1, format="csr", random_state=0)
     assert padded_rows(wide)[0].shape[1] == 8  # the longest row rounded up to 8
-
-
-def test_warp_hinges_on_the_first_violator_weighted_by_the_violator_share():
-    import jax.numpy as jnp
-    from recbench_builtin.models.hybrid.lightfm import _warp
-    pos = np.array([1.0, 2.0, 0.0], np.float32)
-    # Row 0: violators (> 0) at 1 and 3, the first is 0.5 (not the hardest, 4.0); row 1: none;
-    # row 2: every negative violates (> -1).
-    neg = np.array([[-1.0, 0.5, -2.0, 4.0], [0.0, -3.0, 0.5, 0.9], [0.0, 1.0, -0.5, 2.0]],
-                   np.float32)
-    n_items = 101
-    expected = []
-    for p, row in zip(pos, neg):
-        violators = [x for x in row if x > p - 1.0]
-        weight = np.log1p((n_items - 1) * len(violators) / len(row))
-        expected.append(weight * max(0.0, 1.0 - p + violators[0]) if violators else 0.0)
-    got = _warp(jnp.asarray(pos), jnp.asarray(neg), n_items)
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
