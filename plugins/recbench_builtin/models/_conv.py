@@ -46,7 +46,7 @@ class Conv1D(nn.Module):
         # im2col: the shifted windows side by side, then one 2-D product. A text CNN at ML-1M
         # size (3,706 items x 8 tokens, 32 -> 32 channels, width 3), forward and backward in a
         # compiled loop: 3.2 ms a step, against 10.9 ms for a sum of three 3-D products.
-        # (TokenConv1D takes the two-tower step from ~25 to ~22 ms beyond this.)
+        # (TokenConv1D, for the two-tower text CNN, cut that CNN from ~9 to ~6 ms a step.)
         windows = jnp.concatenate([padded[:, k:k + t] for k in range(self.width)], axis=-1)
         out = (windows.reshape(n * t, self.width * c) @ w.reshape(self.width * c, self.filters))
         return out.reshape(n, t, self.filters) + bias
