@@ -92,7 +92,10 @@ class TwoTowerConfig(HybridTrainingOptions):
     embed_dim: int = field(default=32, metadata={"range": (1, None), "help": "word embedding size"})
     filters: int = field(default=32, metadata={"range": (1, None), "help": "CNN output channels"})
     kernel: int = field(default=3, metadata={"range": (1, None), "help": "CNN window, in tokens"})
-    history_length: int = field(default=50, metadata={
+    # 20 over 50: NDCG@20, mean of seeds 0-2, cold splits ML-100K 0.3019 against 0.2947 and
+    # online-retail 0.2074 against 0.2063, warm 0.3282 against 0.3269 and 0.1602 against 0.1608;
+    # the pooling's gathers and their gradient are a third of the epoch at 50.
+    history_length: int = field(default=20, metadata={
         "range": (1, None), "help": "most recent training items the user tower pools"})
     item_identity: bool = field(default=True, metadata={
         "help": "an identity embedding per item in the item tower (zero for cold items)"})
