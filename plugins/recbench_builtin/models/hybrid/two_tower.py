@@ -196,9 +196,9 @@ def _users(params, items: jax.Array, history: jax.Array, users: jax.Array,
            keep: jax.Array) -> jax.Array:
     """Unit user vectors: the mean of the ``keep`` history items' vectors, projected, plus the
     user identity. The mean gathers the ``[B, L]`` history rows of the item table (its gradient a
-    scatter-add of B x L rows). At ML-1M size that is 10 ms a step forward and backward against
-    34 ms for the same mean as a ``[B, n_items + 1]`` weight matrix times the table (a product of
-    B x n_items x factors whatever L is); the epoch went from 31.4 to 22.6 s."""
+    scatter-add of B x L rows). At ML-1M size and L = 50 that was 10 ms a step forward and
+    backward against 34 ms for the same mean as a ``[B, n_items + 1]`` weight matrix times the
+    table (a product of B x n_items x factors whatever L is); the epoch went from 31.4 to 22.6 s."""
     weight = keep.astype(items.dtype)
     weight = weight / jnp.maximum(weight.sum(-1, keepdims=True), 1.0)
     pooled = jnp.einsum("bl,blk->bk", weight, items[history])
