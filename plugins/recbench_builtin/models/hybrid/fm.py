@@ -168,7 +168,8 @@ def _scores(params, features: tuple[jax.Array, jax.Array], users: jax.Array, *,
         return y
     # The MLP's input is [v_u, v_i, attr] (as in _pair_logits), so its first layer splits into a
     # user part and an item part, each computed once: a pair costs an addition there, not a
-    # [3k x hidden] product (ML-100K, 943 x 1,682 pairs: 4x less work for the whole MLP).
+    # [3k x hidden] product (hidden (64, 32): 4x fewer multiply-adds per pair; ML-1M size,
+    # bench/bench_content.py: the full-ranking evaluation from 2.75 to 1.11 s).
     k, first = v_u.shape[1], params["mlp"]["Dense_0"]
     user_part = v_u @ first["kernel"][:k] + first["bias"]
     item_part = jnp.concatenate([params["v_item"], attr], axis=1) @ first["kernel"][k:]
