@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from recbench.errors import RecbenchError
 from recbench.random import derive_rng
 from recbench.report.stats import (Unpairable, average_ranks, correct, critical_difference,
                                    friedman_nemenyi, pair_by_user, paired_test,
-                                   per_user_means, user_bootstrap_ci)
+                                   per_user_means, percentile_bootstrap, user_bootstrap_ci)
 
 # Student's sleep data (Cushny & Peebles 1905), the paired t-test's classic example: R's
 # `t.test(extra ~ group, data = sleep, paired = TRUE)` gives t = -4.0621, df = 9, p = 0.002833.
@@ -170,6 +172,30 @@ def test_user_bootstrap_of_one_replicate_is_scipys_bootstrap_of_the_values():
     half = 1.96 * values.std(ddof=1) / 10
     assert ours == pytest.approx((values.mean() - half, values.mean() + half), abs=0.1 * half)
     assert np.isnan(user_bootstrap_ci([(ids[:1], {"m": values[:1]})], ("one user",))["m"]).all()
+
+
+def test_percentile_bootstrap_is_scipys_draw_for_draw():
+    """Batches that do not divide the resamples, a statistic of several rows, a NaN row: the
+    same interval as scipy.stats.bootstrap from the same generator state."""
+    from scipy import stats
+
+    values = derive_rng(3, "values").normal(size=(3, 57))
+    values[2] = np.nan
+
+    def statistic(draw, axis=-1):  # (draws, 57) positions -> (3, draws)
+        return values[:, draw].mean(axis=-1)
+
+    for batch, n_resamples in [(7, 50), (64, 64), (1, 3)]:
+        low, high = percentile_bootstrap(statistic, 57, n_resamples, batch, 0.9,
+                                         derive_rng(0, "draw", str(batch)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy warns of the NaN row
+            theirs = stats.bootstrap((np.arange(57),), statistic, vectorized=True, batch=batch,
+                                     n_resamples=n_resamples, confidence_level=0.9,
+                                     method="percentile", rng=derive_rng(0, "draw", str(batch)))
+        np.testing.assert_allclose(low, theirs.confidence_interval.low, rtol=1e-14)
+        np.testing.assert_allclose(high, theirs.confidence_interval.high, rtol=1e-14)
+        assert np.isnan(low[2]) and np.isfinite(low[:2]).all()
 
 
 def test_user_bootstrap_covers_the_known_mean_and_the_seed_bootstrap_does_not():
