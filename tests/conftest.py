@@ -11,13 +11,15 @@ import tempfile
 from pathlib import Path
 
 # Before JAX initialises: several CPU devices so sharded code paths run, and programs compiled
-# without LLVM's optimisation passes. On the tests' tiny data compilation is most of the suite's
-# time (69% at the default level); level 0 cuts it by 40% and the suite by a quarter (337 -> 254 s
-# on 2 cores). The numbers agree with the default level's up to float32 rounding (~1e-7 relative:
-# tests/test_xla_levels.py), and the stored reference tables reproduce to the digit.
-# Subprocesses inherit the flags.
+# without LLVM's optimisation passes and without XLA:CPU's MLIR fusion emitters. On the tests' tiny
+# data compilation is most of the suite's time (69% at the default level); level 0 cuts it by 40%
+# and the suite by a quarter (337 -> 254 s on 2 cores); the classic fusion emitters halve what is
+# left (the contract kit on deepfm, sasrec and gru4rec: 27.4 -> 13.9 s of compilation). The numbers
+# agree with the default build's up to float32 rounding (~1e-7 relative: tests/test_xla_levels.py),
+# and the stored reference tables reproduce to the digit. Subprocesses inherit the flags.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4 "
-                                   "--xla_backend_optimization_level=0")
+                                   "--xla_backend_optimization_level=0 "
+                                   "--xla_cpu_use_fusion_emitters=false")
 os.environ.setdefault("RECBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="recbench-test-cache-"))
 
 import jax  # noqa: E402
