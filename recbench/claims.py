@@ -160,9 +160,18 @@ class Claims:
                                 " and free space")) from None
         return Claim(key, path, attempt, holder, previous)
 
-    def forgive(self, key: str) -> None:
+    def forgive(self, key: str, died: int | None = None, exit_s: float = 10.0) -> None:
         """A stale claim on ``key`` whose process died through no fault of its trial: released,
-        keeping its attempt number for the rerun (a live or absent claim is left as it is)."""
+        keeping its attempt number for the rerun (a live or absent claim is left as it is).
+        ``died``: the pid an engine reported dead. A scheduler can hear of the death (its
+        sockets closed) before the kernel has finished the process, so a claim of that process
+        on this host is given up to ``exit_s`` to become stale."""
+        found = self._read(key)
+        if died is not None and found is not None and found[0].get("pid") == died and \
+                found[0].get("host") == socket.gethostname():
+            deadline = time.monotonic() + exit_s
+            while not is_stale(*found, self.lease_s) and time.monotonic() < deadline:
+                time.sleep(0.01)
         with self._locked():
             found = self._read(key)
             if found is None or found[0].get("released") or not is_stale(*found, self.lease_s):

@@ -272,9 +272,10 @@ class Dask(_Pool):
             except (KilledWorker, cf.CancelledError) as e:  # its worker died (or its data)
                 # A worker of several threads ran other trials too: none of them is to blame, so
                 # each runs again alone; one that ran alone (or on one thread) is charged.
-                threads = getattr(getattr(e, "last_worker", None), "nthreads", 1) or 1
+                worker = getattr(e, "last_worker", None)
+                threads = getattr(worker, "nthreads", 1) or 1
                 if f.key not in alone and threads > 1:
-                    runner.claims.forgive(t.key)
+                    runner.claims.forgive(t.key, died=getattr(worker, "pid", None))
                     suspects.append(t)
                 elif (record := self._lost(runner, t, deaths)) is None:
                     again = submit(t, 0)

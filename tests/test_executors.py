@@ -245,6 +245,27 @@ def test_a_claim_of_a_killed_process_not_yet_reaped_is_stale(tmp_path):
         child.wait()
 
 
+def test_a_claim_of_a_worker_reported_dead_is_forgiven_once_its_process_has_exited(tmp_path):
+    # A scheduler hears of a SIGKILLed worker when its sockets close, which can come before the
+    # kernel has finished the process; forgiving at that moment left the claim to be charged.
+    claims = Claims(tmp_path, lease_s=60)
+    mine = claims.claim("k")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = {**mine.holder, "pid": child.pid,
+                  "pid_started": psutil.Process(child.pid).create_time()}
+        mine.path.write_text(json.dumps(holder))
+        t0 = time.monotonic()
+        claims.forgive("k", died=child.pid + 1)  # another process died: not waited for
+        assert time.monotonic() - t0 < 1 and claims.holder("k") is not None
+        threading.Timer(0.3, child.kill).start()
+        claims.forgive("k", died=child.pid)  # still running when the engine reports it
+        assert claims.claim("k").attempt == 1
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_a_claim_being_written_is_live_and_a_forgiven_one_keeps_its_attempt(tmp_path):
     claims = Claims(tmp_path, lease_s=60)
     claims.dir.mkdir()
