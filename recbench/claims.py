@@ -165,7 +165,8 @@ class Claims:
         keeping its attempt number for the rerun (a live or absent claim is left as it is).
         ``died``: the pid an engine reported dead. A scheduler can hear of the death (its
         sockets closed) before the kernel has finished the process, so a claim of that process
-        on this host is given up to ``exit_s`` to become stale."""
+        on this host is given up to ``exit_s`` to become stale (one the scheduler dropped while
+        it still runs costs that wait, and its claim stays live)."""
         found = self._read(key)
         if died is not None and found is not None and found[0].get("pid") == died and \
                 found[0].get("host") == socket.gethostname():
