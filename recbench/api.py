@@ -9,7 +9,8 @@ it may change without notice, and ``tests/test_public_api.py`` fails when a buil
 imports one. The groups:
 
 - hook marker: ``hookimpl``;
-- specs and contexts a plugin returns or receives (:mod:`recbench.specs`), with the task,
+- specs and contexts a plugin returns or receives (:mod:`recbench.specs`; ``Deferred`` for specs
+  built on first use), with the task,
   requirement and family vocabularies and :func:`fit_info`;
 - data containers (:mod:`recbench.data`);
 - errors to raise (each derives from :class:`RecbenchError`) and ``did_you_mean``;
@@ -62,6 +63,7 @@ from .specs import (
     TASKS,
     DatasetCard,
     DatasetSpec,
+    Deferred,
     FitInfoValue,
     FittedModel,
     LoadContext,
@@ -83,9 +85,10 @@ from .specs import (
 # name -> module, imported when the name is first looked up.
 _LAZY: dict[str, str] = {
     **{name: "recbench.train" for name in (
-        "FitResult", "fit_loop", "cached_optimizer", "bucket_size", "sample_negatives",
+        "FitResult", "fit_loop", "cached_optimizer", "sample_negatives",
         "csr_positives", "is_positive", "ranking_validator", "epoch_batches", "masked_mean",
         "shuffle")},
+    "bucket_size": "recbench.shapes",
     **{name: "recbench.evaluate" for name in ("EvalResult", "evaluate_ranking", "padded_lists")},
     **{name: "recbench.download" for name in ("fetch", "extract", "download_dir")},
     **{name: "recbench.modelstate" for name in ("DataclassState", "restores")},
@@ -96,7 +99,7 @@ _LAZY: dict[str, str] = {
 }
 
 _EAGER = [
-    "ConfigError", "DataError", "Dataset", "DatasetCard", "DatasetSpec", "FAMILIES",
+    "ConfigError", "DataError", "Dataset", "DatasetCard", "DatasetSpec", "Deferred", "FAMILIES",
     "FeatureTable", "FitInfoValue", "FittedModel", "Interactions", "LoadContext", "MetricSpec",
     "Model", "ModelContext", "ModelError", "ModelSpec", "NoConfig", "PluginError",
     "PointContext", "REQUIREMENTS", "RankingContext", "RatingModel", "RecbenchError",

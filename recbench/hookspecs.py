@@ -1,7 +1,8 @@
 """recbench's hook specifications: the whole plugin API, and nothing else.
 
 Registration hooks are called once when the plugin manager is built and return lists of specs
-(:mod:`recbench.specs`); every plugin's answers are collected. Lifecycle hooks are called by the
+(:mod:`recbench.specs`; a :class:`~recbench.specs.Deferred` among them names specs built on
+first use); every plugin's answers are collected. Lifecycle hooks are called by the
 runner for loggers and trackers; their return values are ignored. Each hook is documented in
 ``docs/hooks.md`` with its exact signature and an example; a test keeps the two in step.
 """
@@ -12,7 +13,7 @@ import pluggy
 
 from .config import Experiment
 from .records import PlannedTrial, TrialRecord
-from .specs import DatasetSpec, MetricSpec, ModelSpec, SplitterSpec
+from .specs import DatasetSpec, Deferred, MetricSpec, ModelSpec, SplitterSpec
 
 PROJECT = "recbench"
 
@@ -24,7 +25,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_models() -> list[ModelSpec]:
+def register_models() -> list[ModelSpec | Deferred]:
     """Return the models this plugin contributes. Called once when the plugin manager is built."""
 
 

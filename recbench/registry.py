@@ -2,7 +2,8 @@
 
 Each plugin's registration hook is called on its own, so one plugin that raises or returns the wrong
 type is recorded as failed while the others register. A name registered by two plugins is removed
-and reported with both distributions; using it raises that error.
+and reported with both distributions; using it raises that error. Names a hook returns as a
+:class:`~recbench.specs.Deferred` are registered at once; their specs are built on first use.
 
 Typed accessors (:meth:`Registry.model`, :meth:`~Registry.dataset`, :meth:`~Registry.metric`,
 :meth:`~Registry.splitter`) return the spec type of their kind; :meth:`Registry.spec` is the untyped
@@ -11,12 +12,21 @@ form they replace.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .errors import PluginError, unknown_name
 from .plugins import PluginHost, format_exception
-from .specs import REQUIREMENTS, TASKS, DatasetSpec, MetricSpec, ModelSpec, SplitterSpec
+from .specs import (
+    REQUIREMENTS,
+    TASKS,
+    DatasetSpec,
+    Deferred,
+    MetricSpec,
+    ModelSpec,
+    SplitterSpec,
+)
 
 KINDS: dict[str, tuple[str, type]] = {
     "model": ("register_models", ModelSpec),
@@ -29,19 +39,52 @@ KINDS: dict[str, tuple[str, type]] = {
 S = TypeVar("S")
 
 
+class _Pending:
+    """The specs of one :class:`~recbench.specs.Deferred`, loaded and checked on first use."""
+
+    def __init__(self, deferred: Deferred, kind: str, spec_type: type, plugin: str):
+        self.deferred, self.kind, self.spec_type, self.plugin = deferred, kind, spec_type, plugin
+        self._specs: dict[str, Any] | None = None
+        self._error: PluginError | None = None
+
+    def spec(self, name: str) -> Any:
+        if self._specs is None and self._error is None:
+            try:
+                self._specs = {s.name: s for s in _checked(self.kind, self.spec_type,
+                                                           self.deferred.load())}
+                if set(self._specs) != set(self.deferred.names):
+                    raise PluginError(f"it declared {sorted(self.deferred.names)} but loaded "
+                                      f"{sorted(self._specs)}")
+            except Exception as e:  # noqa: BLE001 - recorded, raised for each of its names
+                self._specs = None
+                names = ", ".join(self.deferred.names)
+                self._error = PluginError(f"{self.kind}s {names} of plugin {self.plugin} failed "
+                                          f"to load: {format_exception(e)}")
+        if self._error is not None:
+            raise self._error
+        assert self._specs is not None
+        return self._specs[name]
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One registered name: its spec and where it came from.
+    """One registered name: its spec (built on first use where it was registered
+    :class:`~recbench.specs.Deferred`) and where it came from.
 
     ``code`` fingerprints the code behind it wherever ``version`` does not pin it (a plugin file,
     an editable install, a recbench checkout; see :mod:`recbench.provenance`): trial keys need both.
     """
 
-    spec: Any
+    name: str
+    source: Any  # the spec, or the _Pending that builds it
     plugin: str
     distribution: str
     version: str
     code: str
+
+    @property
+    def spec(self) -> Any:
+        return self.source.spec(self.name) if isinstance(self.source, _Pending) else self.source
 
 
 @dataclass
@@ -60,33 +103,37 @@ class Registry:
 
     def _collect(self, kind: str, spec_type: type, impl: Any) -> None:
         info = self.host.info(impl.plugin_name)
+        named: list[tuple[str, Any]] = []  # (name, spec or _Pending)
         try:
-            specs = impl.function()
-            specs = list(specs or [])
-            for s in specs:
-                if not isinstance(s, spec_type):
-                    raise PluginError(f"{impl.function.__name__} returned {type(s).__name__}, "
-                                      f"expected {spec_type.__name__}")
-                _validate(kind, s)
+            returned = list(impl.function() or [])
+            deferred = [d for d in returned if isinstance(d, Deferred)]
+            specs = [r for r in returned if not isinstance(r, Deferred)]
+            named += [(s.name, s) for s in _checked(kind, spec_type, specs)]
+            for d in deferred:
+                pending = _Pending(d, kind, spec_type, info.name)
+                for name in d.names:
+                    _check_name(kind, name)
+                    named.append((name, pending))
         except Exception as e:  # noqa: BLE001 - one plugin's failure is recorded, not raised
             info.error = (info.error + "; " if info.error else "") + \
                 f"{impl.function.__name__}() failed: {format_exception(e)}"
             return
         table = self.entries[kind]
-        for s in specs:
-            if (kind, s.name) in self.clashes:
-                self.clashes[(kind, s.name)] += f", {info.distribution}"
+        for name, source in named:
+            if (kind, name) in self.clashes:
+                self.clashes[(kind, name)] += f", {info.distribution}"
                 continue
-            if s.name in table:
-                first = table.pop(s.name)
-                self.clashes[(kind, s.name)] = (
-                    f"{kind} {s.name!r} is registered by two plugins: {first.plugin} "
+            if name in table:
+                first = table.pop(name)
+                self.clashes[(kind, name)] = (
+                    f"{kind} {name!r} is registered by two plugins: {first.plugin} "
                     f"(distribution {first.distribution}) and {info.name} "
                     f"(distribution {info.distribution}); uninstall one or disable it with "
                     f"RECBENCH_LOAD_PLUGINS")
                 continue
-            table[s.name] = Entry(s, info.name, info.distribution, info.version, info.code)
-            info.contributes.setdefault(kind + "s", []).append(s.name)
+            table[name] = Entry(name, source, info.name, info.distribution, info.version,
+                                info.code)
+            info.contributes.setdefault(kind + "s", []).append(name)
 
     def get(self, kind: str, name: str) -> Entry:
         if (kind, name) in self.clashes:
@@ -122,9 +169,23 @@ class Registry:
         return sorted(self.entries[kind])
 
 
+def _checked(kind: str, spec_type: type, specs: Iterable[Any]) -> list[Any]:
+    """``specs`` as a list, each of ``spec_type`` and valid (else a PluginError)."""
+    specs = list(specs)
+    for s in specs:
+        if not isinstance(s, spec_type):
+            raise PluginError(f"returned {type(s).__name__}, expected {spec_type.__name__}")
+        _validate(kind, s)
+    return specs
+
+
+def _check_name(kind: str, name: Any) -> None:
+    if not isinstance(name, str) or not name or name.strip() != name:
+        raise PluginError(f"{kind} name must be a non-empty string without spaces, got {name!r}")
+
+
 def _validate(kind: str, spec: Any) -> None:
-    if not isinstance(spec.name, str) or not spec.name or spec.name.strip() != spec.name:
-        raise PluginError(f"{kind} name must be a non-empty string without spaces, got {spec.name!r}")
+    _check_name(kind, spec.name)
     if kind == "model":
         bad = set(spec.tasks) - set(TASKS)
         if not spec.tasks or bad:

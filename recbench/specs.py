@@ -357,3 +357,17 @@ class MetricSpec:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise PluginError(f"metric {self.name!r}: task must be one of {TASKS}, got {self.task!r}")
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Specs a plugin names at registration and builds on first use: a registration hook may
+    return these next to (or instead of) specs. ``load()`` returns specs of the hook's kind, one
+    per name in ``names``, typically by importing the module that defines them, so a run that
+    uses none of them never pays for that module's imports (the built-in models' took about 1 s
+    of every process's start-up). The names are known at once (listing, "did you mean",
+    clashes); a ``load`` that fails or returns other names fails the lookup of each of them with
+    a :class:`~recbench.errors.PluginError`, and the plugin's other names still work."""
+
+    names: tuple[str, ...]
+    load: Callable[[], Iterable[Any]]

@@ -61,6 +61,7 @@ from jax.sharding import Mesh
 from . import sharding
 from .data import Interactions
 from .errors import ModelError
+from .shapes import bucket_size, pad_rows
 from .specs import MetricSpec
 
 # One line per validated epoch (loss and validation metric); `recbench run -v` shows them.
@@ -131,23 +132,6 @@ def epoch_batches(n_rows: int | jax.Array, batch_size: int, key: jax.Array, *,
     index = jnp.zeros(total, jnp.int32).at[:size].set(perm)
     mask = (jnp.arange(total) < n_rows).astype(jnp.float32)
     return index.reshape(n_batches, batch_size), mask.reshape(n_batches, batch_size)
-
-
-def bucket_size(n: int, minimum: int = 8) -> int:
-    """``n`` rounded up to 4 steps per power of two (``8, 10, 12, 14, 16, 20, ...``; at most 25%
-    padding): the padded sizes that splits of one dataset (seeds, folds) share, so that they share
-    compiled code."""
-    n = max(int(n), minimum)
-    step = 1 << max(0, n.bit_length() - 3)
-    return -(-n // step) * step
-
-
-def pad_rows(values: np.ndarray, size: int, fill: int | float = 0) -> np.ndarray:
-    """``values`` (first axis) padded with ``fill`` to ``size`` rows."""
-    values = np.asarray(values)
-    out = np.full((size, *values.shape[1:]), fill, values.dtype)
-    out[:len(values)] = values
-    return out
 
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:

@@ -165,3 +165,65 @@ def test_every_entry_has_a_code_fingerprint(registry):
     assert {e.code for e in entries} == {core_code()}  # the built-ins are recbench's own code
     reg = Registry.build(load_plugins(allow=set(), objects=(ClashA(),)))
     assert reg.get("model", "twin").code.startswith("file:")  # an object: the file defining it
+
+
+class Lazy:
+    """Two deferred groups: one that loads, one whose module fails to import."""
+
+    def __init__(self):
+        self.loads = 0
+
+    def _load(self):
+        self.loads += 1
+        return [_model("lazy-a"), _model("lazy-b")]
+
+    def _fail(self):
+        raise ImportError("no module named 'missing_dependency'")
+
+    @hookimpl
+    def register_models(self):
+        from recbench.api import Deferred
+        return [_model("eager"), Deferred(("lazy-a", "lazy-b"), self._load),
+                Deferred(("broken",), self._fail), Deferred(("misnamed",), self._load)]
+
+
+def test_deferred_specs_are_named_at_once_and_built_on_first_use():
+    plugin = Lazy()
+    reg = Registry.build(load_plugins(allow=set(), objects=(plugin, ClashA())))
+    assert {"eager", "lazy-a", "lazy-b", "broken", "misnamed"} <= set(reg.names("model"))
+    assert plugin.loads == 0  # listing names builds nothing
+    assert reg.model("lazy-b").name == "lazy-b" and reg.model("lazy-a").name == "lazy-a"
+    assert plugin.loads == 1  # once for the group
+    with pytest.raises(PluginError, match="broken of plugin Lazy failed to load.*missing_depend"):
+        reg.model("broken")
+    with pytest.raises(PluginError, match=r"declared \['misnamed'\] but loaded \['lazy-a', "):
+        reg.model("misnamed")
+    assert reg.model("twin").name == "twin" and reg.model("eager").name == "eager"
+
+
+def test_the_builtin_models_table_names_each_submodules_specs():
+    import importlib
+    import pkgutil
+
+    import recbench_builtin.models as models
+
+    public = {m.name for m in pkgutil.iter_modules(models.__path__) if not m.name.startswith("_")}
+    assert set(models.MODELS) <= public
+    for module, names in models.MODELS.items():
+        specs = importlib.import_module(f"{models.__name__}.{module}").SPECS
+        assert tuple(s.name for s in specs) == names, module
+
+
+def test_a_most_popular_run_imports_no_flax_or_optax(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "e.toml"
+    config.write_text('[[datasets]]\nname = "synthetic"\nconfig = {n_users = 30, n_items = 16, mean_per_user = 6}\n'
+                      '[[models]]\nname = "most-popular"\n')
+    script = ("import sys; from recbench.cli.main import main; "
+              f"code = main(['run', {str(config)!r}, '--results', {str(tmp_path / 'r')!r}]); "
+              "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'flax', 'optax'}))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out

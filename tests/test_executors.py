@@ -7,6 +7,7 @@ directory end cleanly. The misbehaving model is tests/executor_plugin.py.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -221,16 +223,26 @@ def test_a_stale_claim_is_taken_over_as_the_next_attempt_and_a_live_one_is_left(
     assert claims.holder("k") is None  # its heartbeat stopped past the lease
 
 
-def test_a_claim_of_a_killed_process_not_yet_reaped_is_stale(tmp_path):
-    # A SIGKILLed worker stays a zombie until its parent (a Dask nanny) reaps it; under load that
-    # took long enough for a forgiven trial to be charged an attempt.
-    claims = Claims(tmp_path, lease_s=60)
-    mine = claims.claim("k")
+@contextlib.contextmanager
+def claim_held_by_a_child(claims: Claims, key: str) -> Iterator[subprocess.Popen]:
+    """A claim on ``key`` whose holder is a sleeping child process (killed at the end)."""
+    mine = claims.claim(key)
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         holder = {**mine.holder, "pid": child.pid,
                   "pid_started": psutil.Process(child.pid).create_time()}
         mine.path.write_text(json.dumps(holder))
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_claim_of_a_killed_process_not_yet_reaped_is_stale(tmp_path):
+    # A SIGKILLed worker stays a zombie until its parent (a Dask nanny) reaps it; under load that
+    # took long enough for a forgiven trial to be charged an attempt.
+    claims = Claims(tmp_path, lease_s=60)
+    with claim_held_by_a_child(claims, "k") as child:
         assert claims.holder("k") is not None  # running: live
         child.kill()
         deadline = time.monotonic() + 10
@@ -240,30 +252,19 @@ def test_a_claim_of_a_killed_process_not_yet_reaped_is_stale(tmp_path):
         assert claims.holder("k") is None  # killed, not yet reaped: stale
         claims.forgive("k")
         assert claims.claim("k").attempt == 1
-    finally:
-        child.kill()
-        child.wait()
 
 
 def test_a_claim_of_a_worker_reported_dead_is_forgiven_once_its_process_has_exited(tmp_path):
     # A scheduler hears of a SIGKILLed worker when its sockets close, which can come before the
     # kernel has finished the process; forgiving at that moment left the claim to be charged.
     claims = Claims(tmp_path, lease_s=60)
-    mine = claims.claim("k")
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        holder = {**mine.holder, "pid": child.pid,
-                  "pid_started": psutil.Process(child.pid).create_time()}
-        mine.path.write_text(json.dumps(holder))
+    with claim_held_by_a_child(claims, "k") as child:
         t0 = time.monotonic()
         claims.forgive("k", died=child.pid + 1)  # another process died: not waited for
         assert time.monotonic() - t0 < 1 and claims.holder("k") is not None
         threading.Timer(0.3, child.kill).start()
         claims.forgive("k", died=child.pid)  # still running when the engine reports it
         assert claims.claim("k").attempt == 1
-    finally:
-        child.kill()
-        child.wait()
 
 
 def test_a_claim_being_written_is_live_and_a_forgiven_one_keeps_its_attempt(tmp_path):

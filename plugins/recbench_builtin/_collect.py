@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Collection
 from types import ModuleType
 from typing import Any
 
 
-def collect_specs(package: ModuleType) -> list[Any]:
-    """The ``SPECS`` of every public submodule of ``package``, in module-name order."""
+def collect_specs(package: ModuleType, skip: Collection[str] = ()) -> list[Any]:
+    """The ``SPECS`` of every public submodule of ``package`` but those in ``skip``, in
+    module-name order."""
     specs: list[Any] = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and info.name not in skip:
             module = importlib.import_module(f"{package.__name__}.{info.name}")
             specs.extend(getattr(module, "SPECS", []))
     return specs

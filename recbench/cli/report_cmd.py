@@ -24,9 +24,11 @@ RENDER = {"markdown": to_markdown, "latex": to_latex, "csv": to_csv, "json": to_
 BOARD_RENDER = {**RENDER, "json": to_rows_json}
 
 
-def families(reg: Registry) -> dict[str, str]:
-    """Model plugin name -> its family, for every model registered now."""
-    return {name: reg.model(name).family for name in reg.names("model")}
+def families(reg: Registry, records: list[dict[str, Any]]) -> dict[str, str]:
+    """Model plugin name -> its family, for the models of ``records`` registered now (for records
+    that do not store their family; looking up only these builds no other model's spec)."""
+    used = {r.get("identity", {}).get("model", {}).get("name", r.get("model")) for r in records}
+    return {name: reg.model(name).family for name in sorted(used & set(reg.names("model")))}
 
 
 def metric_descriptions(reg: Registry) -> dict[str, str]:
@@ -36,8 +38,8 @@ def metric_descriptions(reg: Registry) -> dict[str, str]:
 def report_of(records: list[dict[str, Any]], store: ResultStore, reg: Registry,
               test: str = "ttest", correction: str = "holm", alpha: float = 0.05,
               interval: str = "users") -> Report:
-    return build_report(records, store, families(reg), metric_descriptions(reg), test=test,
-                        correction=correction, alpha=alpha, interval=interval)
+    return build_report(records, store, families(reg, records), metric_descriptions(reg),
+                        test=test, correction=correction, alpha=alpha, interval=interval)
 
 
 def read_store(results_dir: str | Path) -> tuple[ResultStore, list[dict[str, Any]]]:

@@ -224,5 +224,5 @@ def _check_refit(spec: ModelSpec, cfg: object, ctx: ModelContext, train: Interac
         raise _fail(spec, f"a refit (task {ctx.task!r}) on another split of the same size "
                           f"recompiled ({clock.compiles} backend compilations); make "
                           "data-dependent sizes and scalars traced arguments or pad them to "
-                          "bucket sizes (recbench.train.bucket_size), and jit module-level "
+                          "bucket sizes (recbench.shapes.bucket_size), and jit module-level "
                           "functions, not closures built per fit")

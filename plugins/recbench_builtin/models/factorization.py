@@ -32,7 +32,7 @@ Defined scores outside the training data (never NaN):
 Compile once per shape: the losses are module-level functions whose data-dependent scalars (the
 mean rating ``mu``, ``reg``) travel in ``aux`` as arrays, the optimizer comes from
 :func:`recbench.train.cached_optimizer`, and per-row arrays (SVD++'s histories, the validation
-pairs) are padded to :func:`recbench.train.bucket_size`, so a refit on another seed or fold of the
+pairs) are padded to :func:`recbench.shapes.bucket_size`, so a refit on another seed or fold of the
 same size class compiles nothing. Each fitted model exposes ``fit_info`` (``epochs_run``,
 ``best_epoch``, ``epoch_s``, ``valid_s``; see :func:`recbench.train.fit_loop`), which the runner
 stores with the trial.

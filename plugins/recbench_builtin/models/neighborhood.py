@@ -55,7 +55,7 @@ rating task dense residual and rated matrices plus the entity x entity similarit
 MB at ML-1M, ~20 GB at ML-10M, where the item-based model is the practical choice).
 
 ``k`` larger than the number of other users/items is capped at it. Compile once per shape: the
-per-interaction arrays are padded to :func:`recbench.train.bucket_size` (padding ids out of range,
+per-interaction arrays are padded to :func:`recbench.shapes.bucket_size` (padding ids out of range,
 dropped by the scatters and segment sums), so a refit on another seed or fold of the same size class
 compiles nothing; compile and fit time are measured by the harness around ``fit``.
 """
