@@ -30,17 +30,17 @@ def register_models() -> list[ModelSpec | Deferred]:
 
 
 @hookspec
-def register_datasets() -> list[DatasetSpec]:
+def register_datasets() -> list[DatasetSpec | Deferred]:
     """Return the datasets this plugin contributes. Called once when the plugin manager is built."""
 
 
 @hookspec
-def register_metrics() -> list[MetricSpec]:
+def register_metrics() -> list[MetricSpec | Deferred]:
     """Return the metrics this plugin contributes. Called once when the plugin manager is built."""
 
 
 @hookspec
-def register_splitters() -> list[SplitterSpec]:
+def register_splitters() -> list[SplitterSpec | Deferred]:
     """Return the split protocols this plugin contributes. Called once when the manager is built."""
 
 

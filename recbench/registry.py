@@ -40,28 +40,30 @@ S = TypeVar("S")
 
 
 class _Pending:
-    """The specs of one :class:`~recbench.specs.Deferred`, loaded and checked on first use."""
+    """The specs of one :class:`~recbench.specs.Deferred`, loaded and checked on first use; a
+    failure is recorded on its plugin (``recbench plugins`` shows it) and raised for each name."""
 
-    def __init__(self, deferred: Deferred, kind: str, spec_type: type, plugin: str):
-        self.deferred, self.kind, self.spec_type, self.plugin = deferred, kind, spec_type, plugin
+    def __init__(self, deferred: Deferred, kind: str, spec_type: type, info: Any):
+        self.deferred, self.kind, self.spec_type, self.info = deferred, kind, spec_type, info
         self._specs: dict[str, Any] | None = None
-        self._error: PluginError | None = None
+        self._failure: tuple[str, Exception] | None = None  # message, cause
 
     def spec(self, name: str) -> Any:
-        if self._specs is None and self._error is None:
+        if self._specs is None and self._failure is None:
             try:
-                self._specs = {s.name: s for s in _checked(self.kind, self.spec_type,
-                                                           self.deferred.load())}
-                if set(self._specs) != set(self.deferred.names):
+                specs = _checked(self.kind, self.spec_type, self.deferred.load())
+                loaded = [s.name for s in specs]
+                if sorted(loaded) != sorted(self.deferred.names):
                     raise PluginError(f"it declared {sorted(self.deferred.names)} but loaded "
-                                      f"{sorted(self._specs)}")
+                                      f"{sorted(loaded)}")
+                self._specs = {s.name: s for s in specs}
             except Exception as e:  # noqa: BLE001 - recorded, raised for each of its names
-                self._specs = None
-                names = ", ".join(self.deferred.names)
-                self._error = PluginError(f"{self.kind}s {names} of plugin {self.plugin} failed "
-                                          f"to load: {format_exception(e)}")
-        if self._error is not None:
-            raise self._error
+                message = (f"{self.kind}s {', '.join(self.deferred.names)} of plugin "
+                           f"{self.info.name} failed to load: {format_exception(e)}")
+                self._failure = (message, e)
+                self.info.error = (self.info.error + "; " if self.info.error else "") + message
+        if self._failure is not None:  # a fresh error each time, caused by the original one
+            raise PluginError(self._failure[0]) from self._failure[1]
         assert self._specs is not None
         return self._specs[name]
 
@@ -110,7 +112,7 @@ class Registry:
             specs = [r for r in returned if not isinstance(r, Deferred)]
             named += [(s.name, s) for s in _checked(kind, spec_type, specs)]
             for d in deferred:
-                pending = _Pending(d, kind, spec_type, info.name)
+                pending = _Pending(d, kind, spec_type, info)
                 for name in d.names:
                     _check_name(kind, name)
                     named.append((name, pending))
@@ -167,6 +169,19 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])
+
+    def usable(self, kind: str) -> list[str]:
+        """The names whose specs build: for commands that use every spec of a kind (listings,
+        comparisons). Builds each deferred spec; one that fails is left out, its error recorded
+        on its plugin."""
+        usable = []
+        for name in self.names(kind):
+            try:
+                self.entries[kind][name].spec  # noqa: B018 - builds it
+            except PluginError:
+                continue
+            usable.append(name)
+        return usable
 
 
 def _checked(kind: str, spec_type: type, specs: Iterable[Any]) -> list[Any]:

@@ -371,3 +371,12 @@ class Deferred:
 
     names: tuple[str, ...]
     load: Callable[[], Iterable[Any]]
+
+    def __post_init__(self) -> None:
+        names = self.names
+        if not isinstance(names, (tuple, list)) or not names or len(set(names)) != len(names):
+            raise PluginError(f"Deferred names must be a non-empty tuple of distinct names, got "
+                              f"{names!r}")
+        if not callable(self.load):
+            raise PluginError(f"Deferred load must be callable, got {self.load!r}")
+        object.__setattr__(self, "names", tuple(names))

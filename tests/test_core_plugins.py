@@ -187,18 +187,62 @@ class Lazy:
                 Deferred(("broken",), self._fail), Deferred(("misnamed",), self._load)]
 
 
+class LazyTwin:
+    @hookimpl
+    def register_models(self):
+        from recbench.api import Deferred
+        return [Deferred(("twin",), lambda: [_model("twin")])]
+
+
 def test_deferred_specs_are_named_at_once_and_built_on_first_use():
     plugin = Lazy()
-    reg = Registry.build(load_plugins(allow=set(), objects=(plugin, ClashA())))
+    host = load_plugins(allow=set(), objects=(plugin, ClashA(), LazyTwin()))
+    reg = Registry.build(host)
     assert {"eager", "lazy-a", "lazy-b", "broken", "misnamed"} <= set(reg.names("model"))
     assert plugin.loads == 0  # listing names builds nothing
     assert reg.model("lazy-b").name == "lazy-b" and reg.model("lazy-a").name == "lazy-a"
     assert plugin.loads == 1  # once for the group
-    with pytest.raises(PluginError, match="broken of plugin Lazy failed to load.*missing_depend"):
-        reg.model("broken")
+    for _ in range(2):  # a failed load is kept, not retried, and keeps its cause
+        with pytest.raises(PluginError, match="broken of plugin Lazy failed to load.*missing_"
+                                              "depend") as failed:
+            reg.model("broken")
+        assert isinstance(failed.value.__cause__, ImportError)
     with pytest.raises(PluginError, match=r"declared \['misnamed'\] but loaded \['lazy-a', "):
         reg.model("misnamed")
-    assert reg.model("twin").name == "twin" and reg.model("eager").name == "eager"
+    assert plugin.loads == 2 and reg.model("eager").name == "eager"
+    with pytest.raises(PluginError, match="ClashA.*LazyTwin"):  # a deferred name clashes too
+        reg.model("twin")
+    error = next(p.error for p in host.plugins if p.name == "Lazy")
+    assert "broken of plugin Lazy failed" in error and "misnamed of plugin Lazy" in error
+    assert {"eager", "lazy-a", "lazy-b"} <= set(reg.usable("model"))
+    assert not {"broken", "misnamed"} & set(reg.usable("model"))
+
+
+@pytest.mark.parametrize("names", [(), ("a", "a"), "ab"])
+def test_deferred_names_are_a_tuple_of_distinct_names(names):
+    from recbench.api import Deferred
+
+    with pytest.raises(PluginError, match="distinct names"):
+        Deferred(names, list)
+
+
+def test_plugins_and_models_commands_show_a_deferred_load_failure(tmp_path, monkeypatch, capsys):
+    import json
+
+    from recbench.cli.main import main
+
+    path = tmp_path / "lazy_plugin.py"
+    path.write_text("from recbench.api import Deferred, hookimpl\n"
+                    "def _load():\n    import missing_dependency_xyz\n"
+                    "@hookimpl\ndef register_models():\n"
+                    "    return [Deferred(('needs-xyz',), _load)]\n")
+    assert main(["--plugin", str(path), "plugins"]) == 0
+    plugins = json.loads(capsys.readouterr().out)["plugins"]
+    error = next(p["error"] for p in plugins if p["name"] == "lazy_plugin")
+    assert "needs-xyz of plugin" in error and "missing_dependency_xyz" in error
+    assert main(["--plugin", str(path), "models"]) == 0
+    listing = capsys.readouterr().out
+    assert "most-popular" in listing and "needs-xyz" not in listing
 
 
 def test_the_builtin_models_table_names_each_submodules_specs():

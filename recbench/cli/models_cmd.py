@@ -183,7 +183,8 @@ def _detail(info: dict[str, Any]) -> str:
 
 
 def _entries(reg: Registry, kind: str, name: str | None) -> list[Entry]:
-    return [reg.get(kind, name)] if name else [reg.get(kind, n) for n in reg.names(kind)]
+    """The named entry, or every entry whose spec builds (`recbench plugins` shows the errors)."""
+    return [reg.get(kind, name)] if name else [reg.get(kind, n) for n in reg.usable(kind)]
 
 
 @click.command("models")

@@ -18,6 +18,8 @@ from .common import console as make_console, registry
 def plugins_command(ctx: click.Context, fmt: str) -> None:
     """List plugins: distribution, version, hooks, contributed names and load errors."""
     reg = registry(ctx)
+    for kind in reg.entries:  # builds every deferred spec, so that load errors show
+        reg.usable(kind)
     infos = [dataclasses.asdict(p) for p in reg.host.plugins]
     clashes = list(reg.clashes.values())
     if fmt == "json":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, PluginError
 from ..registry import Registry
 from ..report.card import card_lines
 from ..report.export import to_csv, to_json, to_latex, to_markdown, to_rich, to_rows_json
@@ -25,10 +26,15 @@ BOARD_RENDER = {**RENDER, "json": to_rows_json}
 
 
 def families(reg: Registry, records: list[dict[str, Any]]) -> dict[str, str]:
-    """Model plugin name -> its family, for the models of ``records`` registered now (for records
-    that do not store their family; looking up only these builds no other model's spec)."""
-    used = {r.get("identity", {}).get("model", {}).get("name", r.get("model")) for r in records}
-    return {name: reg.model(name).family for name in sorted(used & set(reg.names("model")))}
+    """Model plugin name -> its family, for the models of ``records`` that do not store theirs
+    (records written before they did), where the registry can build them now."""
+    needed = {r.get("identity", {}).get("model", {}).get("name", r.get("model"))
+              for r in records if not r.get("family")}
+    found = {}
+    for name in sorted(needed & set(reg.names("model"))):
+        with contextlib.suppress(PluginError):  # cannot be built now: the family stays unknown
+            found[name] = reg.model(name).family
+    return found
 
 
 def metric_descriptions(reg: Registry) -> dict[str, str]:

@@ -126,7 +126,7 @@ def pick_models(reg: Registry, task: str, ds: Dataset, all_models: bool, full: b
     data requirements; then the smallest declared training budget; then by name."""
     by_family: dict[str, list[str]] = {}
     notes: list[str] = []
-    for name in sorted(only) if only else reg.names("model"):
+    for name in sorted(only) if only else reg.usable("model"):
         family = reg.model(name).family
         if families is not None and family not in families:
             continue
@@ -150,11 +150,11 @@ def light_grid(reg: Registry, name: str, task: str, ds: Dataset, full: bool
     usable on ``ds``, plus an automatic pick for each family the grid names nowhere (a plugin's
     new family appears without changes here)."""
     notes: list[str] = []
-    named = [n for n in LIGHT_GRID.get(name, ()) if n in reg.names("model")
+    named = [n for n in LIGHT_GRID.get(name, ()) if n in reg.usable("model")
              and _usable(reg, n, task, ds, notes)]
     covered = {reg.model(n).family for names in LIGHT_GRID.values() for n in names
-               if n in reg.names("model")}
-    others = (frozenset(reg.model(n).family for n in reg.names("model")) - covered
+               if n in reg.usable("model")}
+    others = (frozenset(reg.model(n).family for n in reg.usable("model")) - covered
               - set(LIGHT_GRID_LEAVES_OUT))
     extra, why = pick_models(reg, task, ds, False, full, cold=PROTOCOLS[name].candidates == "cold",
                              families=others)
@@ -187,7 +187,7 @@ def grid(reg: Registry, dataset: Component, ds: Dataset, seeds: tuple[int, ...] 
                                 seeds=seeds, protocol=dataclasses.replace(protocol, metrics=metrics))
         planned.append(Planned(name, experiment))
     if not (all_models or only):
-        present = {reg.model(n).family for n in reg.names("model")}
+        present = {reg.model(n).family for n in reg.usable("model")}
         notes += [f"light grid: family {f} left out ({why}); --model or --all-models runs it"
                   for f, why in LIGHT_GRID_LEAVES_OUT.items() if f in present]
     return planned, notes

@@ -365,7 +365,7 @@ def registry_families() -> dict[str, str]:
     from ..registry import Registry
 
     registry = Registry.build(load_plugins())
-    return {name: registry.model(name).family for name in registry.names("model")}
+    return {name: registry.model(name).family for name in registry.usable("model")}
 
 
 def report_from_results(results_dir: str | Path, *, title: str | None = None,
