@@ -37,6 +37,7 @@ from .records import PlannedTrial
 from .worker import Job, await_workers, init_process, run_unit, thread_env
 
 Event = tuple[str, Any]
+log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often trials held by another run are looked at
 
 
@@ -273,6 +274,9 @@ class Dask(_Pool):
                 # A worker of several threads ran other trials too: none of them is to blame, so
                 # each runs again alone; one that ran alone (or on one thread) is charged.
                 worker = getattr(e, "last_worker", None)
+                if worker is None:  # e.g. cancelled: nothing says it ran next to others
+                    log.warning("%s: lost (%s) without the worker that ran it; charged an "
+                                "attempt", label(t), type(e).__name__)
                 threads = getattr(worker, "nthreads", 1) or 1
                 if f.key not in alone and threads > 1:
                     runner.claims.forgive(t.key, died=getattr(worker, "pid", None))
