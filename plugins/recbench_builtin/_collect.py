@@ -1,7 +1,8 @@
 """Each built-in plugin package collects the ``SPECS`` lists of its submodules.
 
 A new model, dataset or splitter is one new module with a ``SPECS`` list; nothing else needs to
-change. The built-ins import only ``recbench.api``, as a third-party plugin would
+change (a model module listed in ``models.MODELS`` is imported only when one of its models is
+first used). The built-ins import only ``recbench.api``, as a third-party plugin would
 (``tests/test_public_api.py`` checks it).
 """
 
