@@ -150,11 +150,12 @@ def light_grid(reg: Registry, name: str, task: str, ds: Dataset, full: bool
     usable on ``ds``, plus an automatic pick for each family the grid names nowhere (a plugin's
     new family appears without changes here)."""
     notes: list[str] = []
-    named = [n for n in LIGHT_GRID.get(name, ()) if n in reg.usable("model")
+    usable = reg.usable("model")
+    named = [n for n in LIGHT_GRID.get(name, ()) if n in usable
              and _usable(reg, n, task, ds, notes)]
     covered = {reg.model(n).family for names in LIGHT_GRID.values() for n in names
-               if n in reg.usable("model")}
-    others = (frozenset(reg.model(n).family for n in reg.usable("model")) - covered
+               if n in usable}
+    others = (frozenset(reg.model(n).family for n in usable) - covered
               - set(LIGHT_GRID_LEAVES_OUT))
     extra, why = pick_models(reg, task, ds, False, full, cold=PROTOCOLS[name].candidates == "cold",
                              families=others)
