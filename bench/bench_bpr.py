@@ -112,7 +112,7 @@ def main() -> None:
     print(f"data: {train.n_users} users x {train.n_items} items, {len(train):,} interactions "
           f"(generated in {time.perf_counter() - t:.1f} s)")
     registry = Registry.build(load_plugins(allow=set()))
-    spec = registry.spec("model", "bpr")
+    spec = registry.model("bpr")
     ctx = ModelContext(train.n_users, train.n_items)
     key = jax.random.key(args.seed)
 

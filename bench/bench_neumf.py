@@ -53,12 +53,12 @@ def default_split(registry: Registry) -> tuple[str, Any]:
     """The default experiment's dataset and its seed-0 split, as the runner makes them."""
     exp = Experiment()
     dc, p = exp.datasets[0], exp.protocol
-    spec = registry.spec("dataset", dc.name)
+    spec = registry.dataset(dc.name)
     cfg = from_mapping(spec.config, dc.config)
     from recbench.datacache import default_cache_dir, load
 
     ds = preprocess(load(spec, cfg, LoadContext(None, default_cache_dir())), p.preprocess)
-    sspec = registry.spec("splitter", p.split.name)
+    sspec = registry.splitter(p.split.name)
     scfg = from_mapping(sspec.config, p.split.config)
     data = ds if sspec.takes_dataset else ds.interactions
     return ds.name, sspec.split(data, scfg, derive_rng(0, "split", ds.name, ds.checksum))
@@ -153,7 +153,7 @@ def main() -> None:
     print(f"data: {name}, seed-0 split: {train.n_users} users x {train.n_items} items, "
           f"{len(train):,} training rows, {len(split.valid):,} validation rows")
 
-    spec = registry.spec("model", "neumf")
+    spec = registry.model("neumf")
     cfg = from_mapping(spec.config, {**args.config, "epochs": args.epochs})
     layers = tuple(cfg.layers)
     per_pair = flops_per_pair(cfg.gmf_factors, cfg.mlp_factors, layers)

@@ -57,7 +57,7 @@ def main() -> None:
           f"{jax.default_backend()}")
     print(f"{'model':<12} {'task':<8} {'protocol':<20} {'first fit':>16} {'refits':>22}")
     for name in args.model or registry.names("model"):
-        spec = registry.spec("model", name)
+        spec = registry.model(name)
         cfg = spec.config(**({} if args.full else SHORT.get(name, {})))
         for task in sorted(spec.tasks):
             ctx = ModelContext(x.n_users, x.n_items, task=task)

@@ -194,7 +194,7 @@ def model_child(name: str) -> dict:
     from recbench.timing import CompileClock
 
     registry = Registry.build(load_plugins(allow=set()))
-    spec = registry.spec("model", name)
+    spec = registry.model(name)
     fields = {f.name for f in dataclasses.fields(spec.config)}
     gradient = {"epochs", "learning_rate"} <= fields
     cfg = from_mapping(spec.config, {"epochs": 2} if "epochs" in fields else {},

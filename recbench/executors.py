@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from .config import check
 from .errors import ConfigError
-from .records import PlannedTrial
+from .records import PlannedTrial, died_record
 from .worker import Job, await_workers, init_process, run_unit, thread_env
 
 Event = tuple[str, Any]
@@ -148,13 +148,11 @@ class _Pool(_Executor):
         """A worker died under ``t``: None to submit it again, or its final failed record when
         it died more often than the policy allows without its claim recording it (a worker
         that dies before it claims, e.g. at start-up)."""
-        from .runner import died_record
-
         deaths[t.key] = deaths.get(t.key, 0) + 1
         if deaths[t.key] <= runner.options.retry.attempts:
             return None
         last = {"attempt": deaths[t.key], "host": "?", "pid": -1, "claimed": "?"}
-        record = runner._store(died_record(t, last, runner.options.retry), {}, t)
+        record = runner._store(died_record(t, last, runner.options.retry.as_record()), {}, t)
         runner.claims.drop_stale(t.key)  # the next run starts it afresh
         return record
 

@@ -77,7 +77,9 @@ def decode(data: bytes) -> Any:
 
 def can_save(fitted: Any, model: Any) -> bool:
     """Whether ``fitted`` exposes ``state()`` and its ``model`` can ``restore`` it."""
-    return callable(getattr(fitted, "state", None)) and callable(getattr(model, "restore", None))
+    from .specs import RestoresState, SavesState  # specs is the API; this module is below it
+
+    return isinstance(fitted, SavesState) and isinstance(model, RestoresState)
 
 
 class DataclassState:

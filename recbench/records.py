@@ -6,6 +6,7 @@ A record is plain JSON (it is written to the result store as is), so its schema 
 against :func:`schema_problems`. All times are seconds of wall time, all memory is MiB.
 """
 
+import traceback
 import types
 import typing
 from dataclasses import dataclass
@@ -183,6 +184,55 @@ class PlannedTrial:
     stored: bool
     identity: TrialIdentity
     fold: int | None = None
+
+
+# ---------------------------------------------------------------- building records (only here)
+
+
+def base_record(trial: PlannedTrial) -> TrialRecord:
+    """The keys every record of ``trial`` has; status "failed" until the trial says otherwise."""
+    record: TrialRecord = {"key": trial.key, "dataset": trial.dataset, "model": trial.model,
+                           "seed": trial.seed, "status": "failed", "identity": trial.identity}
+    if trial.fold is not None:
+        record["fold"] = trial.fold
+    return record
+
+
+# What a record of the same trial hands on to its failure (storing it failed): where it ran.
+_KEPT_ON_FAILURE = ("provenance", "attempt", "retry_policy", "worker", "log")
+
+
+def failed_record(trial: PlannedTrial, error: BaseException, stage: str,
+                  keep_from: TrialRecord | None = None) -> TrialRecord:
+    """``trial`` failed at ``stage`` with ``error``; with ``keep_from`` (the record that could not
+    be stored) its provenance and attempt details are kept."""
+    record: TrialRecord = {**base_record(trial), "status": "failed", "stage": stage,
+                           "error": f"{type(error).__name__}: {error}",
+                           "traceback": "".join(traceback.format_exception(error, limit=8))}
+    for key in _KEPT_ON_FAILURE:
+        if keep_from is not None and key in keep_from:
+            record[key] = keep_from[key]  # type: ignore[literal-required]
+    return record
+
+
+def died_record(trial: PlannedTrial, last: dict[str, Any], policy: RetryPolicyRecord
+                ) -> TrialRecord:
+    """The trial's process died in every attempt (``last``: the last claim's holder): stored as
+    failed, naming the last one."""
+    return {**base_record(trial), "status": "failed", "stage": "worker died",
+            "error": f"WorkerDied: the process running {trial.dataset} / {trial.model} / seed "
+                     f"{trial.seed} died in each of {last.get('attempt', '?')} attempts (last: "
+                     f"host {last.get('host')} pid {last.get('pid')}, claimed "
+                     f"{last.get('claimed')}): killed (out of memory?) or crashed in native code; "
+                     "give its workers more memory, run fewer at once, or use --executor serial",
+            "traceback": "", "attempt": int(last.get("attempt", 0)), "retry_policy": policy,
+            "worker": {"host": last.get("host", "?"), "pid": last.get("pid", -1)}}
+
+
+def missing_record(trial: PlannedTrial) -> TrialRecord:
+    """A planned trial the store holds no record of (a run stopped before it)."""
+    return {"key": trial.key, "dataset": trial.dataset, "model": trial.model,
+            "seed": trial.seed, "status": "missing"}
 
 
 # ---------------------------------------------------------------- schema checks

@@ -145,11 +145,6 @@ class Registry:
         except KeyError:
             raise unknown_name(kind, name, self.entries[kind]) from None
 
-    def spec(self, kind: str, name: str) -> Any:
-        """Untyped spec lookup; prefer :meth:`model`, :meth:`dataset`, :meth:`metric`,
-        :meth:`splitter`."""
-        return self.get(kind, name).spec
-
     def _typed(self, kind: str, name: str, spec_type: type[S]) -> S:
         spec = self.get(kind, name).spec
         assert isinstance(spec, spec_type)  # checked when registered

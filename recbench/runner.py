@@ -21,11 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import jax
 import numpy as np
@@ -38,10 +37,11 @@ from .data import Dataset, Interactions, Split
 from .errors import ConfigError, DataError, RecbenchError
 from .evaluate import binary_pairs, cold_candidates, evaluate_points, evaluate_ranking, metric_label
 from .random import derive_key, derive_rng
-from .records import PlannedTrial, TrialIdentity, TrialRecord
+from .records import (PlannedTrial, RetryPolicyRecord, TrialIdentity, TrialRecord, base_record,
+                      died_record, failed_record, missing_record)
 from .registry import Registry
-from .specs import (LoadContext, MetricSpec, ModelContext, fit_info, item_text_of,
-                    missing_requirements)
+from .specs import (DatasetSpec, LoadContext, MetricSpec, ModelContext, ModelSpec, SplitterSpec,
+                    fit_info, item_text_of, missing_requirements)
 from .store import USER_IDS, ResultStore, StoreError
 from .timing import CompileClock
 
@@ -68,7 +68,7 @@ class RetryPolicy:
     def delay_s(self, attempt: int) -> float:
         return 0.0 if attempt <= 1 else self.backoff_s * 2 ** (attempt - 2)
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> RetryPolicyRecord:
         return {"attempts": self.attempts, "backoff_s": self.backoff_s}
 
 
@@ -90,12 +90,15 @@ class RunOptions:
     echo_trial_output: bool = True
 
 
+S = TypeVar("S", ModelSpec, DatasetSpec, SplitterSpec)
+
+
 @dataclass(frozen=True)
-class Resolved:
+class Resolved(Generic[S]):
     """A component of the experiment with its plugin spec and validated config."""
 
     component: Component
-    spec: Any
+    spec: S
     config: Any
     where: str  # the experiment key, for error messages
     # Models: the validated config of every setting of the component's search grid.
@@ -116,13 +119,14 @@ class Resolved:
         return {**ident, "search": self.component.search} if self.component.search else ident
 
 
-def resolve(registry: Registry, kind: str, component: Component, where: str) -> Resolved:
-    """(spec, validated config) for a component; errors name the experiment key."""
-    spec = registry.spec(kind, component.name)
+def resolve(lookup: Callable[[str], S], component: Component, where: str) -> Resolved[S]:
+    """(spec, validated config) for a component, its spec from ``lookup`` (a typed registry
+    accessor: ``registry.model``, ...); errors name the experiment key."""
+    spec = lookup(component.name)
     config = from_mapping(spec.config, component.config, where=f"{where}.config")
     if not component.search:
         return Resolved(component, spec, config, where)
-    if kind != "model":
+    if not isinstance(spec, ModelSpec):
         raise ConfigError(f"{where}.search: only models take a search grid")
     candidates = tuple(from_mapping(spec.config, c, where=f"{where}.search")
                        for c in tuning.grid(component))
@@ -133,15 +137,15 @@ def resolve(registry: Registry, kind: str, component: Component, where: str) -> 
 class Plan:
     """The experiment's components, each resolved once."""
 
-    datasets: tuple[Resolved, ...]
-    models: tuple[Resolved, ...]
-    splitter: Resolved
+    datasets: tuple[Resolved[DatasetSpec], ...]
+    models: tuple[Resolved[ModelSpec], ...]
+    splitter: Resolved[SplitterSpec]
     metrics: tuple[MetricSpec, ...]
-    fold_splitters: dict[int, Resolved] = field(default_factory=dict)  # protocol.folds
-    tuning_splitter: Resolved | None = None  # protocol.tuning.split
+    fold_splitters: dict[int, Resolved[SplitterSpec]] = field(default_factory=dict)  # folds
+    tuning_splitter: Resolved[SplitterSpec] | None = None  # protocol.tuning.split
     tuning_metric: tuple[str, bool] = ("", True)  # (label, higher is better) that chooses
 
-    def splitter_for(self, fold: int | None) -> Resolved:
+    def splitter_for(self, fold: int | None) -> Resolved[SplitterSpec]:
         return self.splitter if fold is None else self.fold_splitters[fold]
 
 
@@ -156,9 +160,9 @@ def fold_config(config: dict[str, Any], fold: int) -> dict[str, Any]:
 def validate(experiment: Experiment, registry: Registry) -> Plan:
     """Check every name and config before any work starts, so typos fail in a second, not an hour."""
     p = experiment.protocol
-    datasets = tuple(resolve(registry, "dataset", d, f"datasets[{i}]")
+    datasets = tuple(resolve(registry.dataset, d, f"datasets[{i}]")
                      for i, d in enumerate(experiment.datasets))
-    models = tuple(resolve(registry, "model", m, f"models[{i}]")
+    models = tuple(resolve(registry.model, m, f"models[{i}]")
                    for i, m in enumerate(experiment.models))
     for m in models:
         if p.task not in m.spec.tasks:
@@ -172,17 +176,17 @@ def validate(experiment: Experiment, registry: Registry) -> Plan:
                 raise ConfigError(f"{r.where}: {kind} {r.name!r} with this config is already "
                                   f"{seen[ident]}; give one of them another config or remove it")
             seen[ident] = r.where
-    splitter = resolve(registry, "splitter", p.split, "protocol.split")
+    splitter = resolve(registry.splitter, p.split, "protocol.split")
     fold_splitters = {
-        f: resolve(registry, "splitter", Component(p.split.name, fold_config(p.split.config, f)),
+        f: resolve(registry.splitter, Component(p.split.name, fold_config(p.split.config, f)),
                    f"protocol.split (fold {f})") for f in p.folds}
-    metrics = tuple(registry.spec("metric", name) for name in p.metrics)
+    metrics = tuple(registry.metric(name) for name in p.metrics)
     for spec in metrics:
         if spec.task != p.task:
             raise ConfigError(f"protocol.metrics: {spec.name!r} is a {spec.task} metric but the "
                               f"protocol's task is {p.task!r}")
     t = p.tuning
-    tuning_splitter = None if t.split is None else resolve(registry, "splitter", t.split,
+    tuning_splitter = None if t.split is None else resolve(registry.splitter, t.split,
                                                            "protocol.tuning.split")
     if tuning_splitter is not None and tuning_splitter.spec.takes_dataset:
         raise ConfigError(f"protocol.tuning.split: splitter {t.split.name!r} reads the whole "
@@ -235,15 +239,16 @@ class Runner:
         self.progress = progress or (lambda done, total, message: None)
         self.on_trial = on_trial or (lambda record, done, total: None)
         self.hook_errors: list[str] = []
-        self._held: tuple[Resolved, Dataset] | None = None  # the dataset loaded last, kept for the run
-        self._split: tuple[tuple[str, int, int | None], Split | Exception] | None = None
+        # the dataset loaded last, kept for the run
+        self._held: tuple[Resolved[DatasetSpec], Dataset] | None = None
+        self._split: tuple[tuple[str, int, int | None], Split] | None = None
         self.claims = Claims(options.results_dir)
         self.skipped: list[str] = []  # (dataset, model) pairs left out, with the reason
         self.core_code = provenance.core_code()
 
     # ------------------------------------------------------------------ data
 
-    def load_dataset(self, d: Resolved) -> Dataset:
+    def load_dataset(self, d: Resolved[DatasetSpec]) -> Dataset:
         """Load and preprocess one dataset; a failure stops the run (it would fail every trial)."""
         ctx = LoadContext(self.options.data_dir, self.options.cache_dir)
         try:
@@ -258,7 +263,8 @@ class Runner:
         except RecbenchError as e:
             raise type(e)(f"{d.where}: dataset {d.label!r}, protocol.preprocess: {e}") from e
 
-    def check_dataset(self, d: Resolved, ds: Dataset) -> list[Resolved]:
+    def check_dataset(self, d: Resolved[DatasetSpec], ds: Dataset
+                      ) -> list[Resolved[ModelSpec]]:
         """Every check that needs no fitted model; returns the models to run on ``ds``."""
         p = self.experiment.protocol
         x = ds.interactions
@@ -289,7 +295,7 @@ class Runner:
 
     # ------------------------------------------------------------------ plan
 
-    def identity(self, d: Resolved, checksum: str, m: Resolved, seed: int,
+    def identity(self, d: Resolved[DatasetSpec], checksum: str, m: Resolved[ModelSpec], seed: int,
                  fold: int | None = None) -> TrialIdentity:
         p = self.experiment.protocol
         plugins = {f"{kind}:{name}": self._plugin_version(kind, name) for kind, name in
@@ -324,7 +330,8 @@ class Runner:
         dist = "file" if entry.distribution.startswith("file:") else entry.distribution
         return f"{dist} {entry.version} code {entry.code}"
 
-    def planned(self, d: Resolved, ds: Dataset, models: list[Resolved]) -> list[PlannedTrial]:
+    def planned(self, d: Resolved[DatasetSpec], ds: Dataset, models: list[Resolved[ModelSpec]]
+                ) -> list[PlannedTrial]:
         out = []
         for seed, fold in self.replicates():
             for m in models:
@@ -339,7 +346,8 @@ class Runner:
         folds = self.experiment.protocol.folds or (None,)
         return [(seed, fold) for seed in self.experiment.seeds for fold in folds]
 
-    def prepare(self) -> list[tuple[Resolved, list[Resolved], list[PlannedTrial]]]:
+    def prepare(self) -> list[tuple[Resolved[DatasetSpec], list[Resolved[ModelSpec]],
+                                   list[PlannedTrial]]]:
         """Load and check each dataset, one in memory at a time; last first, so the first stays
         loaded for the run (an experiment of one dataset loads it once)."""
         prepared = []
@@ -400,7 +408,8 @@ class Runner:
             with contextlib.suppress(StoreError):  # stored between the first look and the claim
                 return self.store.get(trial.key)  # type: ignore[return-value]
             if claim.previous is not None and claim.attempt > policy.attempts:
-                return self._store(died_record(trial, claim.previous, policy), {}, trial)
+                return self._store(died_record(trial, claim.previous, policy.as_record()), {},
+                                   trial)
             time.sleep(policy.delay_s(claim.attempt))
             log = self.store.logs / f"{trial.key}.log"
             header = (f"attempt {claim.attempt} of {policy.attempts}: {trial.dataset} / "
@@ -431,14 +440,11 @@ class Runner:
             self._split = None  # release the previous split before making the next
             try:
                 self._split = (where, self.make_split(ds, trial.seed, trial.fold))
-            except Exception as e:  # noqa: BLE001 - recorded on each trial of this seed
-                self._split = (where, e)
-        split = self._split[1]
-        if isinstance(split, Exception):
-            return failed_record(trial, split, "splitting the data"), {}
-        return self.run_trial(ds, split, model, trial)
+            except Exception as e:  # noqa: BLE001 - recorded; the next trial of it tries again
+                return failed_record(trial, e, "splitting the data"), {}
+        return self.run_trial(ds, self._split[1], model, trial)
 
-    def _dataset(self, d: Resolved) -> Dataset:
+    def _dataset(self, d: Resolved[DatasetSpec]) -> Dataset:
         if self._held is not None and self._held[0] is d:
             return self._held[1]
         self._held, self._split = None, None  # not this one: released before loading
@@ -453,8 +459,7 @@ class Runner:
         try:
             return json.loads(failed.read_text())
         except (OSError, ValueError):
-            return {"key": trial.key, "dataset": trial.dataset, "model": trial.model,
-                    "seed": trial.seed, "status": "missing"}
+            return missing_record(trial)
 
     def _store(self, record: TrialRecord, per_user: dict[str, np.ndarray], trial: PlannedTrial
                ) -> TrialRecord:
@@ -475,12 +480,7 @@ class Runner:
                              "access and run again: stored trials are kept, the run resumes"
                              ) from None
         except Exception as e:  # noqa: BLE001 - e.g. a record that is not JSON
-            failed = failed_record(trial, e, "storing the result")
-            if "provenance" in record:
-                failed["provenance"] = record["provenance"]
-            for key in ("attempt", "retry_policy", "worker", "log"):
-                if key in record:
-                    failed[key] = record[key]  # type: ignore[literal-required]
+            failed = failed_record(trial, e, "storing the result", keep_from=record)
             self.store.put(failed)
             return failed
 
@@ -500,7 +500,7 @@ class Runner:
 
     # ------------------------------------------------------------------ one trial
 
-    def run_trial(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial
+    def run_trial(self, ds: Dataset, split: Split, model: Resolved[ModelSpec], trial: PlannedTrial
                   ) -> tuple[TrialRecord, dict[str, np.ndarray]]:
         """Fit and evaluate one model; the record of a success or of the failure."""
         record = base_record(trial)
@@ -525,8 +525,8 @@ class Runner:
         record.update(status="ok", **outcome)  # type: ignore[typeddict-item]
         return record, per_user
 
-    def _fit_and_evaluate(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial
-                          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def _fit_and_evaluate(self, ds: Dataset, split: Split, model: Resolved[ModelSpec],
+                          trial: PlannedTrial) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         p = self.experiment.protocol
         ctx = model_context(ds, p)
         # From name and config, never the label: renaming a label changes no number.
@@ -575,7 +575,7 @@ class Runner:
         per_user = {**result.per_user, USER_IDS: result.users} if result.per_user else {}
         return outcome, per_user
 
-    def _tune(self, ds: Dataset, split: Split, model: Resolved, trial: PlannedTrial,
+    def _tune(self, ds: Dataset, split: Split, model: Resolved[ModelSpec], trial: PlannedTrial,
               ctx: ModelContext, key: Any) -> tuning.Tuned:
         """protocol.tuning for one trial: choose the setting on validation data, maybe refit."""
         valid_split = self.tuning_split(ds, split, trial.seed)
@@ -598,7 +598,7 @@ class Runner:
                                  derive_rng(seed, "tuning split", ds.name, ds.checksum))
         return tuning.validation_split(split, inner)
 
-    def _save_model(self, built: Any, fitted: Any, model: Resolved, trial: PlannedTrial
+    def _save_model(self, built: Any, fitted: Any, model: Resolved[ModelSpec], trial: PlannedTrial
                     ) -> dict[str, Any]:
         """The record's ``saved_model`` entry: where the state went, or why it was not saved."""
         if not modelstate.can_save(fitted, built):
@@ -657,32 +657,3 @@ def model_context(ds: Dataset, protocol: Any) -> ModelContext:
 def with_valid(split: Split) -> Interactions:
     return split.train if split.valid is None else Interactions.concat(split.train, split.valid)
 
-
-# ---------------------------------------------------------------- records, built here only
-
-
-def base_record(trial: PlannedTrial) -> TrialRecord:
-    record: TrialRecord = {"key": trial.key, "dataset": trial.dataset, "model": trial.model,
-                           "seed": trial.seed, "status": "failed", "identity": trial.identity}
-    if trial.fold is not None:
-        record["fold"] = trial.fold
-    return record
-
-
-def died_record(trial: PlannedTrial, last: dict[str, Any], policy: RetryPolicy) -> TrialRecord:
-    """The trial's process died in every attempt: stored as failed, naming the last one."""
-    return {**base_record(trial), "status": "failed", "stage": "worker died",
-            "error": f"WorkerDied: the process running {trial.dataset} / {trial.model} / seed "
-                     f"{trial.seed} died in each of {last.get('attempt', '?')} attempts (last: "
-                     f"host {last.get('host')} pid {last.get('pid')}, claimed "
-                     f"{last.get('claimed')}): killed (out of memory?) or crashed in native code; "
-                     "give its workers more memory, run fewer at once, or use --executor serial",
-            "traceback": "", "attempt": int(last.get("attempt", 0)),
-            "retry_policy": policy.as_record(),
-            "worker": {"host": last.get("host", "?"), "pid": last.get("pid", -1)}}
-
-
-def failed_record(trial: PlannedTrial, error: BaseException, stage: str) -> TrialRecord:
-    return {**base_record(trial), "status": "failed", "stage": stage,
-            "error": f"{type(error).__name__}: {error}",
-            "traceback": "".join(traceback.format_exception(error, limit=8))}

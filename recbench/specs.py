@@ -141,8 +141,24 @@ class Model(Protocol):
         """Train on ``train`` (never on test data); ``key`` is the only source of randomness."""
         ...
 
-    # Optional: ``restore(state) -> FittedModel`` rebuilds the fitted model whose ``state()`` was
-    # saved, on a model made by the factory from the same config and context.
+    # Optional: ``restore(state) -> FittedModel`` (:class:`RestoresState`) rebuilds the fitted
+    # model whose ``state()`` (:class:`SavesState`) was saved, on a model made by the factory from
+    # the same config and context.
+
+
+@runtime_checkable
+class SavesState(Protocol):
+    """A fitted model that can be saved: ``state()`` is a pytree of arrays and plain values that
+    :mod:`recbench.modelstate` writes (see docs/hooks.md, "Saving fitted models")."""
+
+    def state(self) -> Any: ...
+
+
+@runtime_checkable
+class RestoresState(Protocol):
+    """A model that rebuilds its fitted model from a saved :meth:`SavesState.state`."""
+
+    def restore(self, state: Any) -> FittedModel: ...
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def load(name: str, data_dir: Path | None, tmp_path: Path, **cfg):
 @pytest.mark.shared_data("amazon-beauty-5core-s3rec/Beauty.txt")
 def test_shared_beauty_has_the_published_counts(shared_data, tmp_path, registry):
     root = shared_data("amazon-beauty-5core-s3rec/Beauty.txt")
-    spec = registry.spec("dataset", "amazon-beauty")
+    spec = registry.dataset("amazon-beauty")
     ds = spec.load(AmazonConfig(), LoadContext(root, tmp_path))
     x = ds.interactions
     assert (x.n_users, x.n_items, len(x)) == (22_363, 12_101, 198_502)

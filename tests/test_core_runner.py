@@ -134,7 +134,7 @@ def test_results_do_not_depend_on_batch_size(registry):
     train, test = _toy_split()
     rng = np.random.default_rng(0)
     fitted = _TiedScores(jnp.asarray(rng.integers(0, 3, (37, 23)), jnp.float32))  # many ties
-    metrics = [registry.spec("metric", m) for m in ("ndcg", "recall", "mrr", "auc", "coverage")]
+    metrics = [registry.metric(m) for m in ("ndcg", "recall", "mrr", "auc", "coverage")]
     results = [evaluate_ranking(fitted, train=train, test=test, metrics=metrics, ks=(1, 5, 20),
                                 batch_size=b) for b in (1, 7, 256)]
     for r in results[1:]:
@@ -150,7 +150,7 @@ def test_evaluator_masks_seen_items_and_breaks_ties_by_index(registry):
     train = Interactions([0], [0], 1, 5)
     test = Interactions([0], [2], 1, 5)
     fitted = _TiedScores(jnp.ones((1, 5), jnp.float32))
-    metrics = [registry.spec("metric", m) for m in ("mrr", "hit", "auc")]
+    metrics = [registry.metric(m) for m in ("mrr", "hit", "auc")]
     r = evaluate_ranking(fitted, train=train, test=test, metrics=metrics, ks=(1, 2))
     assert r.metrics["mrr@2"] == pytest.approx(0.5)
     assert r.metrics["hit@1"] == 0.0 and r.metrics["hit@2"] == 1.0
@@ -295,7 +295,7 @@ def test_auc_ignores_masked_test_items_and_exclusions_are_counted(registry):
     test = Interactions([0, 0, 1], [1, 5, 2], 3, 8)
     scores = jnp.asarray(np.tile(np.arange(8)[::-1], (3, 1)).astype(np.float32))
     scores = scores.at[0, 5].set(100.0)
-    metrics = [registry.spec("metric", m) for m in ("auc", "recall")]
+    metrics = [registry.metric(m) for m in ("auc", "recall")]
     r = evaluate_ranking(_TiedScores(scores), train=train, test=test, metrics=metrics, ks=(1,))
     assert r.per_user["auc"][0] == 1.0
     assert r.counts["users_evaluated"] == 2 and r.counts["users_excluded"] == 1

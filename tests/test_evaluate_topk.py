@@ -74,7 +74,7 @@ def test_ranking_validator_equals_evaluate_ranking(registry, batch_size):
     model = _GridMF(jnp.asarray(rng.standard_normal((70, 4)), jnp.float32),
                     jnp.asarray(rng.standard_normal((90, 4)), jnp.float32))
     for name in ("ndcg", "auc"):  # auc needs the full ranks
-        metric = registry.spec("metric", name)
+        metric = registry.metric(name)
         validate = ranking_validator(lambda params: params, train, valid, metric=metric, k=10,
                                      batch_size=batch_size)
         label = metric_label(metric, 10 if metric.uses_k else None)
@@ -98,7 +98,7 @@ def test_ranking_validator_ranks_cold_validation_items_as_the_cold_test_is_ranke
     cold &= train.item_counts == 0
     assert cold.sum() == 12
     for name in ("ndcg", "auc"):  # auc reads the number of candidates
-        metric = registry.spec("metric", name)
+        metric = registry.metric(name)
         label = metric_label(metric, 10 if metric.uses_k else None)
         want = evaluate_ranking(model, train=train, test=valid, metrics=[metric], ks=(10,),
                                 candidates=cold).metrics[label]

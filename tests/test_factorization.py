@@ -40,7 +40,7 @@ def split():
 
 
 def _model(registry, name, overrides=None, task="ranking", n_users=300, n_items=100):
-    spec = registry.spec("model", name)
+    spec = registry.model(name)
     cfg = from_mapping(spec.config, overrides or {}, where=f"model {name!r} config")
     return spec.factory(cfg, ModelContext(n_users, n_items, task=task))
 
@@ -71,7 +71,7 @@ def _scores(fitted, users):
     ("neumf", "negatives", 0, "negatives must be >= 1"),
 ])
 def test_config_rejects_out_of_range(registry, name, key, value, fragment):
-    spec = registry.spec("model", name)
+    spec = registry.model(name)
     with pytest.raises(ConfigError) as err:
         from_mapping(spec.config, {key: value}, where=f"model {name!r} config")
     assert fragment in str(err.value)
@@ -237,7 +237,7 @@ def test_fit_loop_nan_names_the_epoch():
 
 
 def test_bpr_beats_most_popular(registry, split):
-    ndcg = [registry.spec("metric", "ndcg")]
+    ndcg = [registry.metric("ndcg")]
     bpr = _model(registry, "bpr", FAST_BPR).fit(split.train, valid=split.valid,
                                                 key=jax.random.key(0))
     pop = _model(registry, "most-popular").fit(split.train, key=jax.random.key(0))

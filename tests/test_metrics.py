@@ -367,7 +367,7 @@ def test_novelty_metric_plugin_sees_training_popularity() -> None:
         "arp", "ranking", higher_is_better=False, compute=arp,
         description="mean training popularity of the top-k items")])
     registry = Registry.build(load_plugins(allow=set(), objects=(plugin,)))
-    spec = registry.spec("metric", "arp")
+    spec = registry.metric("arp")
 
     # 3 users x 5 items. Training counts per item [3, 2, 1, 0, 0]; validation adds item 2 twice.
     train = Interactions(np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 0, 1, 1, 2]), 3, 5)

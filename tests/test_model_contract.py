@@ -35,7 +35,7 @@ TEST_CONFIGS = {"sasrec": {**_SMALL, "blocks": 1}, "gru4rec": _SMALL, "lstm": _S
 def test_builtin_model_passes_contract(name):
     # Every built-in serves `--save-models`: rule 9 then checks save -> load -> identical scores.
     # Other models trained for epochs train for 3 here: no rule depends on the number of epochs.
-    fields = {f.name for f in dataclasses.fields(BUILTIN.spec("model", name).config)}
+    fields = {f.name for f in dataclasses.fields(BUILTIN.model(name).config)}
     config = TEST_CONFIGS.get(name, {"epochs": 3} if "epochs" in fields else None)
     check_model(name, registry=BUILTIN, config=config, require_saving=True)
 
@@ -133,6 +133,15 @@ class BakedMean(Good):
         return _zeros(batch.users.astype(jnp.float32)) + self.scores[None, :]
 
 
+class BakedPointMean(Good):
+    """The same bug on the rating path only: the ranking refit compiles nothing, this one does."""
+
+    def fit(self, train, *, valid=None, key):
+        if self.ctx.task != "ranking":  # negated: not a program BakedMean compiled already
+            _baked(jnp.arange(N_ITEMS), mean=-float(train.item.mean()))
+        return self
+
+
 class NoPredict:
     def __init__(self, ctx):
         self.good = Good(ctx)
@@ -172,6 +181,45 @@ class LossySaving(Good):
         return Shifted()
 
 
+@partial(jax.jit, static_argnames="cold_rule")
+def _cold_scores(users: jax.Array, counts: jax.Array, feature: jax.Array, *, cold_rule: str
+                 ) -> jax.Array:
+    """1 for an item with training interactions; a cold item gets what ``cold_rule`` says."""
+    first = jnp.arange(N_ITEMS) < 8  # the items rule 10 makes cold
+    cold = {"nan": jnp.where(first, jnp.nan, feature), "by id": jnp.arange(N_ITEMS) / N_ITEMS,
+            "constant": jnp.zeros(N_ITEMS), "feature": feature}[cold_rule]
+    row = jnp.where(counts > 0, 1.0, cold.astype(jnp.float32))
+    return jnp.broadcast_to(row, (users.shape[0], N_ITEMS)) + 0.0 * users[:, None]
+
+
+@dataclass(frozen=True)
+class ColdItems(Good):
+    """Declares cold_items; scores its cold items by ``cold_rule`` (only "feature" is right)."""
+
+    cold_rule = "feature"
+    counts: jax.Array | None = None
+
+    def fit(self, train, *, valid=None, key):
+        return dataclasses.replace(self, counts=jnp.asarray(train.item_counts))
+
+    def score(self, batch):
+        feature = jnp.asarray(self.ctx.item_features.values[:, 0], jnp.float32)
+        return _cold_scores(batch.users.astype(jnp.float32), self.counts, feature,
+                            cold_rule=self.cold_rule)
+
+
+class ColdNaN(ColdItems):
+    cold_rule = "nan"
+
+
+class ColdById(ColdItems):
+    cold_rule = "by id"  # not from the features: two cold items alike in features differ
+
+
+class ColdConstant(ColdItems):
+    cold_rule = "constant"
+
+
 @dataclass(frozen=True)
 class DriftingConfig:
     """A config whose validation changes its value: it cannot round-trip."""
@@ -183,9 +231,11 @@ class DriftingConfig:
         object.__setattr__(self, "scale", self.scale * 2)
 
 
-def _check(cls, *, tasks=("ranking",), config=None, require_saving=False):
+def _check(cls, *, tasks=("ranking",), config=None, require_saving=False, family="baseline",
+           cold_items=False):
     extra = {} if config is None else {"config": config}
-    spec = ModelSpec("broken", "baseline", frozenset(tasks), lambda c, ctx: cls(ctx), **extra)
+    spec = ModelSpec("broken", family, frozenset(tasks), lambda c, ctx: cls(ctx),
+                     cold_items=cold_items, **extra)
 
     class Plugin:
         @hookimpl
@@ -218,9 +268,25 @@ def test_saving_can_be_required():
     (WrongPredictShape, ("ranking", "rating"), None, "finite values, got shape"),
     (NotProbabilities, ("ranking", "binary"), None, r"probabilities in \[0, 1\]"),
     (BakedMean, ("ranking",), None, "refit .* on another split of the same size recompiled"),
+    (BakedPointMean, ("ranking", "rating"), None,
+     "refit \\(task 'rating'\\) on another split of the same size recompiled"),
     (HalfSaving, ("ranking",), None, r"has state\(\) but its model has no restore"),
     (LossySaving, ("ranking",), None, "saved and restored model scores differently"),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_contract_rejects_each_broken_rule(broken, tasks, config, message):
     with pytest.raises(ContractError, match=f"'broken' breaks the contract: .*{message}"):
         _check(broken, tasks=tasks, config=config)
+
+
+def test_a_model_scoring_cold_items_from_their_features_passes():
+    _check(ColdItems, family="content", cold_items=True)
+
+
+@pytest.mark.parametrize("broken, message", [
+    (ColdNaN, "scores an item without interactions NaN"),
+    (ColdById, "identical features score differently"),
+    (ColdConstant, "the same score; score them from their features"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_contract_rejects_each_broken_cold_item_rule(broken, message):
+    with pytest.raises(ContractError, match=f"'broken' breaks the contract: .*{message}"):
+        _check(broken, family="content", cold_items=True)

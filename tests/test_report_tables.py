@@ -267,14 +267,14 @@ def test_cite_gives_bibtex_for_recbench_and_each_dataset_and_the_provenance(resu
     assert f'title: "{TITLE}"' in cff and f'version: "{__version__}"' in cff
     reg = Registry.build(load_plugins(allow=set()))
     records = list(ResultStore(results).records())
-    text = cite(records, lambda name: reg.spec("dataset", "online-retail").card)
+    text = cite(records, lambda name: reg.dataset("online-retail").card)
     assert text.startswith("@software{recbench,") and "@article{chen2012online," in text
     assert "% versions: python" in text and "% hardware: platform cpu" in text
     assert sum(line.startswith("% trial ") for line in text.splitlines()) == len(records)
     assert main(["cite", str(results)]) == 0
     out = capsys.readouterr().out
     assert "% dataset: synthetic" in out and "% model item-knn: item-knn {" in out
-    assert reg.spec("dataset", "ml-100k").card.bibtex.startswith("@article{harper2015movielens")
+    assert reg.dataset("ml-100k").card.bibtex.startswith("@article{harper2015movielens")
 
 
 def test_compare_plans_one_model_per_family_from_the_registry_and_labels_columns(default_report):

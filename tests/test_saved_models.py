@@ -66,7 +66,7 @@ def _key(root, model):
 def test_a_restored_trial_reproduces_its_stored_metrics_without_training(store, model):
     t = restore_trial(store, _key(store, model), REG, data_dir=None, cache_dir=default_cache_dir())
     again = evaluate_ranking(t.fitted, train=t.history, test=t.split.test, known=t.known,
-                             metrics=[REG.spec("metric", m) for m in ("ndcg", "recall")], ks=(5,),
+                             metrics=[REG.metric(m) for m in ("ndcg", "recall")], ks=(5,),
                              candidates=t.candidates)
     assert again.metrics == t.record["metrics"]
 

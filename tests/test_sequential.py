@@ -87,7 +87,7 @@ def test_losses_softmax_exact_sampled_masks_collisions_bce_finite():
 
 @pytest.mark.parametrize("name", SEQUENTIAL)
 def test_declared_sequential_and_refused_without_timestamps(registry, name):
-    spec = registry.spec("model", name)
+    spec = registry.model(name)
     assert "timestamps" in spec.requires and "sequential" in spec.all_families
     ds = tiny_dataset()
     x = ds.interactions
@@ -151,7 +151,7 @@ def test_a_nan_loss_fails_the_fit_naming_the_epoch(monkeypatch):
 def test_bfloat16_compute_trains_in_bfloat16_and_scores_in_float32(registry, name):
     # Under the suite's strict dtype promotion: any float32 op left in the network would raise.
     (train, valid), _ = _splits(tiny_dataset().interactions)
-    spec = registry.spec("model", name)
+    spec = registry.model(name)
     cfg = spec.config(**{**TEST_CONFIGS[name], "epochs": 2, "compute_dtype": "bfloat16"})
     fitted = spec.factory(cfg, ModelContext(train.n_users, train.n_items)).fit(
         train, valid=valid, key=derive_key(0))
@@ -191,8 +191,8 @@ def _markov_case(registry, markov: bool) -> tuple[dict[str, float], dict[str, fl
     ds = generate(cfg)
     split = leave_last_out(ds.interactions, LeaveLastOutConfig(), np.random.default_rng(0))
     ctx = ModelContext(ds.interactions.n_users, ds.interactions.n_items)
-    plain = {name: _ndcg(registry.spec("model", name).factory(
-        registry.spec("model", name).config(), ctx), split) for name in ("most-popular", "ease")}
+    plain = {name: _ndcg(registry.model(name).factory(
+        registry.model(name).config(), ctx), split) for name in ("most-popular", "ease")}
     # One row per user (windows "last"), so both cases have the same shapes.
     # A high learning rate: the planted successors are learnt in under 15 epochs.
     light = {"epochs": 15, "patience": 3, "max_len": 8, "dim": 16, "batch_size": 32,

@@ -30,7 +30,7 @@ def test_module_trains_stops_early_and_keeps_the_contract(tmp_path, monkeypatch)
     host = load_plugins(allow=set(), paths=(module,))
     assert host.info("my_bpr").error is None
     registry = Registry.build(host)
-    spec = registry.spec("model", "my-bpr")
+    spec = registry.model("my-bpr")
 
     # Early stopping on the validation part: fit_info reports where it stopped.
     x = tiny_dataset().interactions

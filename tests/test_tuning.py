@@ -162,6 +162,6 @@ def test_a_saved_tuned_trial_restores_the_tested_model(tmp_path):
                       cache_dir=default_cache_dir())
     assert t.history.fingerprint == t.split.train.fingerprint  # refit: the whole training part
     again = evaluate_ranking(t.fitted, train=t.history, test=t.split.test, known=t.known,
-                             metrics=[REG.spec("metric", m) for m in ("ndcg", "recall")],
+                             metrics=[REG.metric(m) for m in ("ndcg", "recall")],
                              ks=(10,), candidates=t.candidates)
     assert again.metrics == r["metrics"]

@@ -70,7 +70,7 @@ def test_text_cnn_carries_the_signal_to_cold_items():
     assert np.ptp(scores, axis=1).min() > 1e-3
     assert topic_hits(scores, topic, user_topic) > 0.9
     # Collaborative filtering cannot rank them: item-knn gives every cold item the same score.
-    spec = BUILTIN.spec("model", "item-knn")
+    spec = BUILTIN.model("item-knn")
     knn = spec.factory(spec.config(), ctx).fit(train, key=jax.random.key(0))
     knn_cold = np.asarray(knn.score(_batch(train, np.arange(N_USERS, dtype=np.int32))))
     assert np.ptp(knn_cold[:, N_WARM:], axis=1).max() == 0
@@ -100,7 +100,7 @@ def test_dataset_without_text_or_features_is_refused_naming_both_tables():
 
 
 def test_spec_records_both_families():
-    spec = BUILTIN.spec("model", "two-tower")
+    spec = BUILTIN.model("two-tower")
     assert spec.all_families == ("hybrid", "cnn") and spec.cold_items
 
 

@@ -26,7 +26,7 @@ x = tiny_dataset().interactions
 ctx = ModelContext(x.n_users, x.n_items)
 scores = {}
 for name, config in (("bpr", {"epochs": 3}), ("item-knn", {})):
-    spec = reg.spec("model", name)
+    spec = reg.model(name)
     fitted = spec.factory(from_mapping(spec.config, config), ctx).fit(x, key=derive_key(0))
     scores[name] = np.asarray(fitted.score(_batch(x, np.arange(8))))
 np.savez(sys.argv[1], **scores)

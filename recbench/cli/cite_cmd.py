@@ -24,7 +24,7 @@ def cite_command(ctx: click.Context, results_dir: str | None) -> None:
 
     def card_of(name: str) -> DatasetCard | None:
         try:
-            return reg.spec("dataset", name).card
+            return reg.dataset(name).card
         except RecbenchError:  # a dataset plugin no longer installed
             return None
 

@@ -64,7 +64,7 @@ def compare_command(ctx: click.Context, dataset: str, data_dir: str | None,
     warn_plugin_errors(reg)
     enable_compilation_cache()
     component = Component(dataset)
-    d = resolve(reg, "dataset", component, "--dataset")
+    d = resolve(reg.dataset, component, "--dataset")
     ds = preprocess(open_dataset(d.spec, d.config, LoadContext(
         Path(data_dir) if data_dir else None, cache_dir())), Protocol().preprocess)
     planned, notes = compare.grid(reg, component, ds, tuple(int(s) for s in seeds.split(",")),

@@ -85,7 +85,7 @@ def list_command(ctx: click.Context) -> None:
 
 def _load(ctx: click.Context, name: str, options: tuple[str, ...], data_dir: str | None) -> tuple:
     reg = registry(ctx)
-    resolved = resolve(reg, "dataset", _component(name, options), f"dataset {name!r}")
+    resolved = resolve(reg.dataset, _component(name, options), f"dataset {name!r}")
     load_ctx = LoadContext(Path(data_dir) if data_dir else None, cache_dir())
     start = time.perf_counter()
     ds = open_dataset(resolved.spec, resolved.config, load_ctx)

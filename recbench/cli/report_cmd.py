@@ -38,7 +38,7 @@ def families(reg: Registry, records: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def metric_descriptions(reg: Registry) -> dict[str, str]:
-    return {name: reg.spec("metric", name).description for name in reg.names("metric")}
+    return {name: reg.metric(name).description for name in reg.names("metric")}
 
 
 def report_of(records: list[dict[str, Any]], store: ResultStore, reg: Registry,

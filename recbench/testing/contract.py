@@ -31,7 +31,8 @@ from ..evaluate import padded_lists
 from ..plugins import load_plugins
 from ..random import derive_key, derive_rng
 from ..registry import Registry
-from ..specs import ModelContext, ModelSpec, item_text_of
+from ..specs import (ModelContext, ModelSpec, RatingModel, RestoresState, SavesState,
+                     item_text_of)
 from ..timing import CompileClock
 
 
@@ -92,7 +93,7 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
     """Run the whole contract for model ``name``; raises :class:`ContractError` on the first breach.
     ``require_saving``: a model that cannot be saved (rule 9) breaks the contract too."""
     registry = registry or Registry.build(load_plugins(paths=tuple(plugin_paths)))
-    spec: ModelSpec = registry.spec("model", name)
+    spec = registry.model(name)
     cfg = from_mapping(spec.config, config or {}, where=f"model {name!r} config")
     again = from_mapping(spec.config, to_dict(cfg), where=f"model {name!r} config")
     if again != cfg or canonical_json(again) != canonical_json(cfg):
@@ -144,7 +145,7 @@ def check_model(name: str, *, plugin_paths: Sequence[str] = (), config: dict | N
     for task in sorted(spec.tasks & {"rating", "binary"}):
         point_ctx = dataclasses.replace(ctx, task=task)
         point_model = spec.factory(cfg, point_ctx).fit(train, valid=valid, key=key)
-        if not hasattr(point_model, "predict"):
+        if not isinstance(point_model, RatingModel):
             raise _fail(spec, f"it serves task {task!r} but has no predict(users, items)")
         pred = np.asarray(point_model.predict(jnp.asarray(valid.user), jnp.asarray(valid.item)))
         if pred.shape != (len(valid),) or not np.isfinite(pred).all():
@@ -159,8 +160,7 @@ def _check_saving(spec: ModelSpec, model: object, fitted: object, batch: UserBat
                   scores: np.ndarray, required: bool) -> None:
     """Rule 9: a model that can be saved (``fitted.state()`` and ``model.restore(state)``) gives
     identical scores after save -> bytes -> load; a model with only one half of that is broken."""
-    has_state, has_restore = callable(getattr(fitted, "state", None)), callable(
-        getattr(model, "restore", None))
+    has_state, has_restore = isinstance(fitted, SavesState), isinstance(model, RestoresState)
     if not (has_state or has_restore):
         if required:
             raise _fail(spec, "it cannot be saved: its fitted model has no state() and its "
@@ -170,7 +170,7 @@ def _check_saving(spec: ModelSpec, model: object, fitted: object, batch: UserBat
         half = "state() but its model has no restore(state)" if has_state else \
             "no state() but its model has restore(state)"
         raise _fail(spec, f"its fitted model has {half}; saving needs both")
-    restored = model.restore(modelstate.decode(modelstate.encode(fitted.state())))  # type: ignore[attr-defined]
+    restored = model.restore(modelstate.decode(modelstate.encode(fitted.state())))  # type: ignore[union-attr]
     again = np.asarray(restored.score(batch))
     if not np.array_equal(again, scores):
         raise _fail(spec, "a saved and restored model scores differently from the fitted one "
