@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import http.client
 import lzma
 import os
@@ -39,15 +38,14 @@ import urllib.parse
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import DataError
-from .fileio import atomic_write, digest_file
+from .fileio import CHUNK, atomic_write, digest_chunks, digest_file
 from .specs import LoadContext
 
-CHUNK = 1 << 20
 STALE_PART_SECONDS = 600  # a .part file untouched this long belongs to a killed download
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DIGEST_LENGTHS = {"sha256": 64, "md5": 32}
@@ -137,23 +135,25 @@ def fetch(url: str, sha256: str | None = None, dest_dir: str | os.PathLike[str] 
 
     def receive(out: Any) -> None:
         # Runs inside atomic_write: raising here removes the temporary file, so nothing lands.
-        nonlocal done
-        hashers = {a: hashlib.new(a) for a in expected}
-        request = urllib.request.Request(url, headers={"User-Agent": "recbench"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                for h in hashers.values():
-                    h.update(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
+        total = None
+
+        def chunks() -> Iterator[bytes]:  # written as they arrive, and hashed
+            nonlocal done, total
+            request = urllib.request.Request(url, headers={"User-Agent": "recbench"})
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+                    yield chunk
+
+        actual = digest_chunks(chunks(), expected)
         if total is not None and done != total:
             raise DataError(f"download of {url} is truncated: got {done} of {total} bytes. "
                             f"{what_to_do}")
-        actual = {a: h.hexdigest() for a, h in hashers.items()}
         if actual != expected:
             raise DataError(
                 f"checksum mismatch for {url}: {_describe(expected, actual)}. The download is "

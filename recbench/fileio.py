@@ -27,7 +27,7 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -42,11 +42,18 @@ _DECOMPRESS_ERRORS = (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error,
                       zipfile.BadZipFile)
 
 
+def digest_chunks(chunks: Iterable[bytes], algorithms: Iterable[str]) -> dict[str, str]:
+    """Hex digests of the concatenated ``chunks`` under each algorithm, in one pass: the one
+    streaming hasher (files here, a download as it arrives in :mod:`recbench.download`)."""
+    hashers = {a: hashlib.new(a) for a in algorithms}
+    for chunk in chunks:
+        for h in hashers.values():
+            h.update(chunk)
+    return {a: h.hexdigest() for a, h in hashers.items()}
+
+
 def _digest_stream(f: BinaryIO, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    while chunk := f.read(CHUNK):
-        h.update(chunk)
-    return h.hexdigest()
+    return digest_chunks(iter(lambda: f.read(CHUNK), b""), (algorithm,))[algorithm]
 
 
 def digest_file(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:

@@ -235,6 +235,14 @@ def test_ml10m_and_csv_formats(tmp_path):
                                         "year_missing")
     assert ds.item_features.values.tolist() == [[1, 0, 1, 1995, 0], [0, 0, 0, 1995, 1]]
 
+    # The one decoding rule (recbench.fileio.text_encoding) for movies.csv too: a UTF-8 mark or
+    # UTF-16 is read, not taken into the header.
+    for codec in ("utf-8-sig", "utf-16"):
+        (c / "movies.csv").write_text("movieId,title,genres\n1,Amélie (2001),Comedy\n"
+                                      "2,Untitled,(no genres listed)\n", codec)
+        ds = load("ml-25m", data_dir=tmp_path)
+        assert ds.item_info["title"].tolist() == ["Amélie (2001)", "Untitled"], codec
+
 
 # ---------------------------------------------------------------- bad input
 

@@ -540,7 +540,7 @@ def _parse_items(release: Release, path: Path) -> tuple[pd.DataFrame, list[str]]
             try:
                 frame = pd.read_csv(io.BytesIO(data), dtype={"movieId": "int64", "title": "str",
                                                              "genres": "str"},
-                                    keep_default_na=False, encoding="utf-8")
+                                    keep_default_na=False, encoding=_encoding(data))
             except (ValueError, UnicodeDecodeError) as e:
                 raise DataError(f"{path} could not be parsed as movieId,title,genres CSV ({e}); "
                                 f"replace it with the release's original file") from None

@@ -71,6 +71,7 @@ from recbench.api import (
     file_sha256,
     Interactions,
     LoadContext,
+    MISSING_VALUES,
     read_bytes,
 )
 
@@ -219,7 +220,7 @@ def read_raw(path: str | Path) -> pd.DataFrame:
     def number(column: str, integer: bool, allow_empty: bool = False) -> np.ndarray:
         text = raw[column].str.strip()
         values = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-        empty = (text == "").to_numpy()
+        empty = text.isin(MISSING_VALUES).to_numpy()
         bad = ~np.isfinite(values) & ~(empty & allow_empty)
         if integer:
             bad |= np.isfinite(values) & (values != np.round(values))
