@@ -13,9 +13,9 @@ def test_default_experiment_tours_the_builtin_families(registry):
     exp = default_experiment(registry)
     names = {m.name for m in exp.models}
     assert {"random", "most-popular"} <= names
-    assert all("ranking" in registry.spec("model", n).tasks for n in names)
+    assert all("ranking" in registry.model(n).tasks for n in names)
     assert all(registry.get("model", n).distribution == BUILTIN_DIST for n in names)
-    families = {registry.spec("model", n).family for n in names}
+    families = {registry.model(n).family for n in names}
     assert {"baseline", "cf-user", "cf-item", "latent-factor", "content"} <= families
     # A lighter config is labelled as such, so the leaderboard never passes it off as the model's.
     assert all(m.display == m.name or "light" in m.display
@@ -27,8 +27,12 @@ def test_default_run_prints_a_leaderboard(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fast = ["--model", "random", "--model", "most-popular"]  # the full default belongs in CI's main job
     assert main(["run", *fast, "--format", "json"]) == 0
-    board = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    board = json.loads(out)
     assert {row["model"] for row in board} == {"random", "most-popular"}
+    # What the tour leaves out is said with its leaderboard: NeuMF is not in it.
+    left_out = err.split("not in it: ")[1].split(".")[0].split(", ")
+    assert "neumf" in left_out and "bpr" not in left_out
     assert all(row["dataset"] == "online-retail" for row in board)
     assert (tmp_path / "recbench-results" / "default" / "trials").is_dir()
     assert main(["run", *fast, "--format", "markdown"]) == 0  # second run: served from the store

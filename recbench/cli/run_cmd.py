@@ -79,6 +79,16 @@ def default_experiment(reg: Registry) -> Experiment:
     return Experiment(name="default", datasets=(dataset,), models=DEFAULT_MODELS)
 
 
+def default_tour_note(reg: Registry) -> str:
+    """What the default experiment leaves out, printed with its leaderboard (never silently)."""
+    names = [m.name for m in DEFAULT_MODELS]
+    rest = [n for n in reg.names("model") if n not in names]
+    return (f"note: the default experiment is a tour of {len(names)} of the "
+            f"{len(names) + len(rest)} registered models, gradient ones under light settings (their labels say so); not "
+            f"in it: {', '.join(rest) or 'none'}. `recbench compare` runs every model; the "
+            "full-settings tables are the experiments under results/")
+
+
 def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:
     chosen = tuple(m for m in experiment.models if m.display in names or m.name in names)
     unknown = set(names) - {m.display for m in chosen} - {m.name for m in chosen}
@@ -166,6 +176,8 @@ def run_command(ctx: click.Context, config: str | None, results_dir: str | None,
                    "saved_model)", err=True)
     for message in runner.skipped:
         click.echo(f"note: left out: {message}", err=True)
+    if not config:
+        click.echo(default_tour_note(reg), err=True)
     for message in runner.hook_errors:
         click.secho(f"warning: {message}", fg="yellow", err=True)
     _print_board(records, fmt, runner.store, reg)
