@@ -349,7 +349,10 @@ class Runner:
     def prepare(self) -> list[tuple[Resolved[DatasetSpec], list[Resolved[ModelSpec]],
                                    list[PlannedTrial]]]:
         """Load and check each dataset, one in memory at a time; last first, so the first stays
-        loaded for the run (an experiment of one dataset loads it once)."""
+        loaded for the run (an experiment of one dataset loads it once). The checks and the trial
+        keys need the loaded data (its checksum is of the parsed, preprocessed interactions), so
+        each other dataset is loaded again when its trials run (from the parse cache when its
+        plugin can fingerprint its source: `DatasetSpec.fingerprint`)."""
         prepared = []
         for d in reversed(self.plan_.datasets):
             self._held = None  # release the previous dataset before loading the next
