@@ -75,11 +75,24 @@ def decode(data: bytes) -> Any:
     return _decode_leaf(packed["state"])
 
 
+def saves_state(fitted: Any) -> bool:
+    """Whether ``fitted`` is a :class:`~recbench.specs.SavesState`: a callable ``state`` (a
+    protocol check alone also accepts a dataclass field named ``state``)."""
+    from .specs import SavesState  # specs is the API; this module is below it
+
+    return isinstance(fitted, SavesState) and callable(getattr(fitted, "state", None))
+
+
+def restores_state(model: Any) -> bool:
+    """Whether ``model`` is a :class:`~recbench.specs.RestoresState` with a callable ``restore``."""
+    from .specs import RestoresState
+
+    return isinstance(model, RestoresState) and callable(getattr(model, "restore", None))
+
+
 def can_save(fitted: Any, model: Any) -> bool:
     """Whether ``fitted`` exposes ``state()`` and its ``model`` can ``restore`` it."""
-    from .specs import RestoresState, SavesState  # specs is the API; this module is below it
-
-    return isinstance(fitted, SavesState) and isinstance(model, RestoresState)
+    return saves_state(fitted) and restores_state(model)
 
 
 class DataclassState:

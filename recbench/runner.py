@@ -428,7 +428,8 @@ class Runner:
 
     def _trial(self, trial: PlannedTrial) -> tuple[TrialRecord, dict[str, np.ndarray]]:
         """Fit and evaluate ``trial`` on its split, which is made once per (dataset, seed, fold)
-        and kept while the next trials share it (the executors hand them out in that order)."""
+        and kept while the next trials share it (the executors hand them out in that order). A
+        split that fails is recorded on the trial, not kept: the next trial tries it again."""
         d = next(d for d in self.plan_.datasets if d.label == trial.dataset)
         model = next(m for m in self.plan_.models if m.label == trial.model)
         ds = self._dataset(d)

@@ -22,7 +22,6 @@ from .errors import DataError, ModelError
 from .evaluate import padded_lists
 from .registry import Registry
 from .runner import RunOptions, Runner, candidate_items, model_context, with_valid
-from .specs import RestoresState
 from .store import ResultStore
 
 
@@ -70,7 +69,7 @@ def restore_trial(results_dir: Path, key: str, registry: Registry, *, data_dir: 
         split = tuning.tested_split(split, runner.tuning_split(ds, split, ident["seed"]),
                                     t["refit"])
     built = model.spec.factory(config, model_context(ds, experiment.protocol))
-    if not isinstance(built, RestoresState):
+    if not modelstate.restores_state(built):
         raise ModelError(f"trial {key}: model {model.name!r} has no restore(state) in this version")
     fitted = built.restore(modelstate.decode(data))
     p = experiment.protocol

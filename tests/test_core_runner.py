@@ -111,6 +111,40 @@ def test_failing_models_are_recorded_and_the_run_continues(tmp_path):
     assert [r["status"] for r in again] == ["failed", "failed", "ok"]
 
 
+class FlakySplitter:
+    """A splitter that raises on its first call only."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def split(self, x, config, rng):
+        from recbench_builtin.splitting.protocols import ratio
+
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("the split's source went away")
+        return ratio(x, config, rng)
+
+    @hookimpl
+    def register_splitters(self):
+        from recbench import SplitterSpec
+        from recbench_builtin.splitting.protocols import RatioConfig
+
+        return [SplitterSpec("flaky", self.split, RatioConfig)]
+
+
+def test_a_failed_split_fails_its_trial_and_the_next_trial_splits_again(tmp_path):
+    exp = from_mapping(Experiment, {
+        "datasets": [{"name": "synthetic", "config": TINY}],
+        "models": [{"name": "random"}, {"name": "most-popular"}],
+        "protocol": {"split": {"name": "flaky"}}})
+    flaky = FlakySplitter()
+    first, second = run(tmp_path, exp, objects=(flaky,))
+    assert (first["status"], first["stage"]) == ("failed", "splitting the data")
+    assert "RuntimeError: the split's source went away" in first["error"]
+    assert second["status"] == "ok" and flaky.calls == 2
+
+
 def _toy_split():
     rng = np.random.default_rng(3)
     n_users, n_items = 37, 23

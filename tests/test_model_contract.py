@@ -250,6 +250,19 @@ def test_the_reference_model_passes():
     _check(Good, tasks=("ranking", "binary"))
 
 
+@dataclass(frozen=True)
+class HoldsAState(Good):
+    """A field that happens to be named ``state``: no ``state()`` method, so not saveable."""
+
+    state: str = "fitted"
+
+
+def test_a_field_named_state_is_not_a_state_method():
+    _check(HoldsAState)
+    with pytest.raises(ContractError, match="it cannot be saved"):
+        _check(HoldsAState, require_saving=True)
+
+
 def test_saving_can_be_required():
     with pytest.raises(ContractError, match="it cannot be saved"):
         _check(Good, require_saving=True)

@@ -84,9 +84,10 @@ def default_tour_note(reg: Registry) -> str:
     names = [m.name for m in DEFAULT_MODELS]
     rest = [n for n in reg.names("model") if n not in names]
     return (f"note: the default experiment is a tour of {len(names)} of the "
-            f"{len(names) + len(rest)} registered models, gradient ones under light settings (their labels say so); not "
-            f"in it: {', '.join(rest) or 'none'}. `recbench compare` runs every model; the "
-            "full-settings tables are the experiments under results/")
+            f"{len(names) + len(rest)} registered models, gradient ones under light settings "
+            f"(their labels say so); not in it: {', '.join(rest) or 'none'}. `recbench compare "
+            "--all-models` runs every model; the full-settings tables are the experiments under "
+            "results/")
 
 
 def only_models(experiment: Experiment, names: tuple[str, ...]) -> Experiment:

@@ -160,7 +160,7 @@ def _check_saving(spec: ModelSpec, model: object, fitted: object, batch: UserBat
                   scores: np.ndarray, required: bool) -> None:
     """Rule 9: a model that can be saved (``fitted.state()`` and ``model.restore(state)``) gives
     identical scores after save -> bytes -> load; a model with only one half of that is broken."""
-    has_state, has_restore = isinstance(fitted, SavesState), isinstance(model, RestoresState)
+    has_state, has_restore = modelstate.saves_state(fitted), modelstate.restores_state(model)
     if not (has_state or has_restore):
         if required:
             raise _fail(spec, "it cannot be saved: its fitted model has no state() and its "
@@ -170,7 +170,8 @@ def _check_saving(spec: ModelSpec, model: object, fitted: object, batch: UserBat
         half = "state() but its model has no restore(state)" if has_state else \
             "no state() but its model has restore(state)"
         raise _fail(spec, f"its fitted model has {half}; saving needs both")
-    restored = model.restore(modelstate.decode(modelstate.encode(fitted.state())))  # type: ignore[union-attr]
+    assert isinstance(fitted, SavesState) and isinstance(model, RestoresState)  # both checked
+    restored = model.restore(modelstate.decode(modelstate.encode(fitted.state())))
     again = np.asarray(restored.score(batch))
     if not np.array_equal(again, scores):
         raise _fail(spec, "a saved and restored model scores differently from the fitted one "

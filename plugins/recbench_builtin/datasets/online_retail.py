@@ -138,7 +138,8 @@ _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%Y-%m
 
 
 def _text_frame(path: Path) -> tuple[pd.DataFrame, str]:
-    """The raw table with every column as text (missing = ""), and the word for a row: line/row."""
+    """The raw table with every column as text, and the word for a row: line/row. A number
+    column's missing values are :data:`~recbench.fileio.MISSING_VALUES` ("" in the real file)."""
     def csv(data: bytes) -> pd.DataFrame:  # recbench.fileio's one decoding rule
         return pd.read_csv(io.StringIO(decode_text(data)), dtype=str, keep_default_na=False)
 
