@@ -6,8 +6,11 @@ split seed 0 (80/10/10, with validation), then refit on seeds 1 and 2; and fit o
 ``recbench.timing.CompileClock`` (JAX's backend-compile event, which also fires on a persistent-
 cache hit, so the count does not depend on the cache). Target: 0 on every refit.
 
-    python bench/bench_recompile.py            # short training (compiles do not depend on epochs)
+    python bench/bench_recompile.py            # light settings (recbench.light): compiles do
+                                               # not depend on epochs
     python bench/bench_recompile.py --full     # the models' default configs
+
+The data carry the synthetic generator's item attributes, so content and hybrid models fit too.
 """
 
 from __future__ import annotations
@@ -17,17 +20,15 @@ import time
 
 import jax
 
+from recbench.config import from_mapping
+from recbench.light import LIGHT
 from recbench.plugins import load_plugins
 from recbench.random import derive_key, derive_rng
 from recbench.registry import Registry
-from recbench.specs import ModelContext
-
+from recbench.specs import ModelContext, item_text_of
 from recbench.timing import CompileClock
 from recbench_builtin.datasets.synthetic import SyntheticConfig, generate
 from recbench_builtin.splitting.protocols import KFoldConfig, RatioConfig, kfold, ratio
-
-SHORT = {"bpr": {"epochs": 5}, "biased-mf": {"epochs": 5}, "svdpp": {"epochs": 5},
-         "neumf": {"epochs": 3}, "ials": {"epochs": 3}}
 
 
 def fit_counted(model, split, key) -> tuple[int, float]:
@@ -46,7 +47,8 @@ def main() -> None:
     parser.add_argument("--model", action="append", help="only these models (repeatable)")
     args = parser.parse_args()
     registry = Registry.build(load_plugins(allow=set()))
-    x = generate(SyntheticConfig(n_users=600, n_items=300, seed=0)).interactions
+    ds = generate(SyntheticConfig(n_users=600, n_items=300, seed=0))
+    x = ds.interactions
     protocols = {
         "ratio seeds 0,1,2": [ratio(x, RatioConfig((0.8, 0.1, 0.1)), derive_rng(s, "split"))
                               for s in range(3)],
@@ -58,9 +60,11 @@ def main() -> None:
     print(f"{'model':<12} {'task':<8} {'protocol':<20} {'first fit':>16} {'refits':>22}")
     for name in args.model or registry.names("model"):
         spec = registry.model(name)
-        cfg = spec.config(**({} if args.full else SHORT.get(name, {})))
+        light = {} if args.full else dict(LIGHT.get(name, ({}, ""))[0])
+        cfg = from_mapping(spec.config, light, where=f"model {name!r}")
         for task in sorted(spec.tasks):
-            ctx = ModelContext(x.n_users, x.n_items, task=task)
+            ctx = ModelContext(x.n_users, x.n_items, ds.item_features, ds.user_features,
+                               task=task, item_text=item_text_of(ds))
             for label, splits in protocols.items():
                 model = spec.factory(cfg, ctx)
                 runs = [fit_counted(model, s, derive_key(i, "bench-recompile", name))
