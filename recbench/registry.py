@@ -5,9 +5,9 @@ type is recorded as failed while the others register. A name registered by two p
 and reported with both distributions; using it raises that error. Names a hook returns as a
 :class:`~recbench.specs.Deferred` are registered at once; their specs are built on first use.
 
-Typed accessors (:meth:`Registry.model`, :meth:`~Registry.dataset`, :meth:`~Registry.metric`,
-:meth:`~Registry.splitter`) return the spec type of their kind; :meth:`Registry.spec` is the untyped
-form they replace.
+Specs are looked up by kind through typed accessors (:meth:`Registry.model`,
+:meth:`~Registry.dataset`, :meth:`~Registry.metric`, :meth:`~Registry.splitter`), each returning
+the spec type of its kind.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ class Model(Protocol):
 @runtime_checkable
 class SavesState(Protocol):
     """A fitted model that can be saved: ``state()`` is a pytree of arrays and plain values that
-    :mod:`recbench.modelstate` writes (see docs/hooks.md, "Saving fitted models")."""
+    :mod:`recbench.modelstate` writes (see docs/hooks.md, "Saving a fitted model: state and restore")."""
 
     def state(self) -> Any: ...
 
